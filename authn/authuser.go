@@ -1,0 +1,55 @@
+// Package authn decides who is calling: password hashing, HS256 tokens, API
+// keys, and the resolver that turns request credentials into an AuthUser.
+// It knows nothing about HTTP: it takes strings and returns (AuthUser, error).
+package authn
+
+import "errors"
+
+// Method says how a caller authenticated.
+type Method string
+
+const (
+	MethodJWT        Method = "jwt"
+	MethodCatalogJWT Method = "catalog_jwt"
+	MethodAPIKey     Method = "api_key"
+)
+
+// ScopeAll grants every scope.
+const ScopeAll = "*"
+
+// AuthUser is an authenticated caller.
+type AuthUser struct {
+	ID       string
+	Email    string
+	Name     *string
+	IsAdmin  bool
+	Method   Method
+	APIKeyID string   // set for MethodAPIKey
+	Scopes   []string // an API key's scopes; tokens carry ScopeAll
+}
+
+// HasScope reports whether the caller holds scope, directly or through "*".
+func (u AuthUser) HasScope(scope string) bool {
+	for _, s := range u.Scopes {
+		if s == ScopeAll || s == scope {
+			return true
+		}
+	}
+	return false
+}
+
+// Sentinel errors of authentication. The HTTP layer maps them to codes.
+var (
+	// ErrNoCredential: the request carries no credential of any kind.
+	ErrNoCredential = errors.New("authn: no credential")
+	// ErrInvalidToken: a bearer token is malformed, expired, wrongly signed,
+	// or belongs to a disabled or deleted account.
+	ErrInvalidToken = errors.New("authn: invalid token")
+	// ErrInvalidKey: an API key is malformed, unknown, revoked, expired, or
+	// belongs to a disabled account.
+	ErrInvalidKey = errors.New("authn: invalid api key")
+	// ErrInsufficientScope: the caller lacks a required scope.
+	ErrInsufficientScope = errors.New("authn: insufficient scope")
+	// ErrBusy: too many password hashes are in progress; try again shortly.
+	ErrBusy = errors.New("authn: password hashing busy")
+)

@@ -1,0 +1,166 @@
+package authn
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/zectre/zectre-auth/store"
+)
+
+// Credentials are what a request presents, as raw header values.
+type Credentials struct {
+	Authorization string // the Authorization header
+	APIKey        string // the X-API-Key header
+}
+
+// bearer returns the token of an "Authorization: Bearer" header, or "".
+func (c Credentials) bearer() string {
+	const scheme = "bearer "
+	a := c.Authorization
+	if len(a) < len(scheme) || !strings.EqualFold(a[:len(scheme)], scheme) {
+		return ""
+	}
+	return strings.TrimSpace(a[len(scheme):])
+}
+
+// ErrNotResponsible is what an Authenticator answers when the request holds
+// no credential of its kind; the Resolver then asks the next one.
+var ErrNotResponsible = errors.New("authn: not responsible")
+
+// Authenticator checks one kind of credential. It answers with the caller,
+// with ErrNotResponsible, or with a final error (the credential is bad).
+type Authenticator interface {
+	Authenticate(ctx context.Context, c Credentials) (AuthUser, error)
+}
+
+// Directory is the lookup an authenticator needs: store.Store satisfies it,
+// and a cache in front of the store can too.
+type Directory interface {
+	UserByID(ctx context.Context, id string) (store.User, error)
+	APIKeyByDigest(ctx context.Context, digest [32]byte) (store.APIKey, error)
+}
+
+// UsageRecorder learns of every successful API key use (for last_used_at).
+type UsageRecorder interface {
+	Used(keyID string, at time.Time)
+}
+
+// Resolver asks its authenticators in order; the first that does not answer
+// ErrNotResponsible decides.
+type Resolver struct {
+	chain []Authenticator
+}
+
+// NewResolver returns a Resolver over chain.
+func NewResolver(chain ...Authenticator) *Resolver {
+	return &Resolver{chain: chain}
+}
+
+// Resolve returns the caller, ErrNoCredential when no credential is present,
+// or the deciding authenticator's error.
+func (r *Resolver) Resolve(ctx context.Context, c Credentials) (AuthUser, error) {
+	for _, a := range r.chain {
+		u, err := a.Authenticate(ctx, c)
+		if errors.Is(err, ErrNotResponsible) {
+			continue
+		}
+		return u, err
+	}
+	return AuthUser{}, ErrNoCredential
+}
+
+// TokenAuthenticator accepts the service's own HS256 bearer tokens.
+type TokenAuthenticator struct {
+	Tokens *Tokens
+	Users  Directory
+}
+
+// Authenticate implements Authenticator.
+func (a TokenAuthenticator) Authenticate(ctx context.Context, c Credentials) (AuthUser, error) {
+	tok := c.bearer()
+	if tok == "" || strings.HasPrefix(tok, KeyPrefix) {
+		return AuthUser{}, ErrNotResponsible
+	}
+	id, err := a.Tokens.Verify(tok)
+	if err != nil {
+		return AuthUser{}, err
+	}
+	u, err := activeUser(ctx, a.Users, id, ErrInvalidToken)
+	if err != nil {
+		return AuthUser{}, err
+	}
+	return authUser(u, MethodJWT, "", []string{ScopeAll}), nil
+}
+
+// KeyAuthenticator accepts API keys from X-API-Key, or from a bearer token
+// that has the key prefix (a convenience for clients that only speak bearer).
+type KeyAuthenticator struct {
+	Keys  Directory
+	Usage UsageRecorder    // may be nil
+	Now   func() time.Time // defaults to time.Now
+}
+
+// Authenticate implements Authenticator.
+func (a KeyAuthenticator) Authenticate(ctx context.Context, c Credentials) (AuthUser, error) {
+	raw := c.APIKey
+	if raw == "" {
+		if tok := c.bearer(); strings.HasPrefix(tok, KeyPrefix) {
+			raw = tok
+		}
+	}
+	if raw == "" {
+		return AuthUser{}, ErrNotResponsible
+	}
+	digest, err := ParseKey(raw)
+	if err != nil {
+		return AuthUser{}, err
+	}
+	k, err := a.Keys.APIKeyByDigest(ctx, digest)
+	if errors.Is(err, store.ErrNotFound) {
+		return AuthUser{}, fmt.Errorf("%w: unknown or revoked key", ErrInvalidKey)
+	}
+	if err != nil {
+		return AuthUser{}, err
+	}
+	now := time.Now()
+	if a.Now != nil {
+		now = a.Now()
+	}
+	if k.ExpiresAt != nil && !now.Before(*k.ExpiresAt) {
+		return AuthUser{}, fmt.Errorf("%w: key expired", ErrInvalidKey)
+	}
+	u, err := activeUser(ctx, a.Keys, k.UserID, ErrInvalidKey)
+	if err != nil {
+		return AuthUser{}, err
+	}
+	if a.Usage != nil {
+		a.Usage.Used(k.ID, now)
+	}
+	return authUser(u, MethodAPIKey, k.ID, k.Scopes), nil
+}
+
+// activeUser loads a credential's user; a deleted or disabled user makes the
+// credential invalid (invalid is the sentinel of the credential's kind).
+func activeUser(ctx context.Context, d Directory, id string, invalid error) (store.User, error) {
+	u, err := d.UserByID(ctx, id)
+	if errors.Is(err, store.ErrNotFound) {
+		return store.User{}, fmt.Errorf("%w: user no longer exists", invalid)
+	}
+	if err != nil {
+		return store.User{}, err
+	}
+	if u.Disabled {
+		return store.User{}, fmt.Errorf("%w: account disabled", invalid)
+	}
+	return u, nil
+}
+
+func authUser(u store.User, m Method, keyID string, scopes []string) AuthUser {
+	return AuthUser{
+		ID: u.ID, Email: u.Email, Name: u.Name, IsAdmin: u.IsAdmin,
+		Method: m, APIKeyID: keyID, Scopes: scopes,
+	}
+}

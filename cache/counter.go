@@ -1,0 +1,72 @@
+package cache
+
+import (
+	"context"
+	"time"
+
+	"github.com/maypok86/otter/v2"
+)
+
+// Counter counts events per key in fixed windows. It backs the rate limits.
+type Counter interface {
+	// Incr adds one to key's count in its current window (starting a window
+	// of the given length if none is open) and returns the new count and the
+	// time left until the window closes.
+	Incr(ctx context.Context, key string, window time.Duration) (n int64, reset time.Duration, err error)
+	// Get returns key's count in its current window (0 when none is open).
+	Get(ctx context.Context, key string) (n int64, reset time.Duration, err error)
+}
+
+// DefaultLocalCounterSize bounds the keys an in-process counter tracks, so
+// that a flood of distinct addresses cannot grow memory without limit.
+const DefaultLocalCounterSize = 1 << 17
+
+type window struct {
+	n     int64
+	reset time.Time
+}
+
+// LocalCounter is an in-process Counter for a single replica.
+type LocalCounter struct {
+	windows *otter.Cache[string, window]
+	now     func() time.Time
+}
+
+var _ Counter = (*LocalCounter)(nil)
+
+// NewLocalCounter returns a Counter that tracks at most size keys.
+func NewLocalCounter(size int) *LocalCounter {
+	c := &LocalCounter{now: time.Now}
+	c.windows = otter.Must(&otter.Options[string, window]{
+		MaximumSize: size,
+		// Expiry follows the value's window end, recomputed on every write
+		// so that a window restarted in place gets its new end.
+		ExpiryCalculator: otter.ExpiryWritingFunc(func(e otter.Entry[string, window]) time.Duration {
+			return time.Until(e.Value.reset)
+		}),
+	})
+	return c
+}
+
+// Incr implements Counter.
+func (c *LocalCounter) Incr(_ context.Context, key string, length time.Duration) (int64, time.Duration, error) {
+	now := c.now()
+	w, _ := c.windows.Compute(key, func(old window, found bool) (window, otter.ComputeOp) {
+		if !found || !now.Before(old.reset) {
+			return window{n: 1, reset: now.Add(length)}, otter.WriteOp
+		}
+		old.n++
+		return old, otter.WriteOp
+	})
+	return w.n, w.reset.Sub(now), nil
+}
+
+// Get implements Counter.
+func (c *LocalCounter) Get(_ context.Context, key string) (int64, time.Duration, error) {
+	now := c.now()
+	w, ok := c.windows.GetIfPresent(key)
+	if !ok || !now.Before(w.reset) {
+		return 0, 0, nil
+	}
+	return w.n, w.reset.Sub(now), nil
+}

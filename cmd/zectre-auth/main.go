@@ -1,0 +1,63 @@
+// Command zectre-auth is the edge auth service and its admin commands.
+package main
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"runtime/debug"
+)
+
+// version is set at build time with -ldflags "-X main.version=…".
+var version = "dev"
+
+const usage = `usage: zectre-auth [command] [--config FILE]
+
+commands:
+  serve                      start the service (the default)
+  migrate                    apply database migrations and exit
+  users disable|enable EMAIL   turn an account off or on
+  users promote|demote EMAIL   grant or take away admin
+  version                    print the version
+`
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+// run dispatches a command line and returns the exit status.
+func run(args []string, stdout, stderr io.Writer) int {
+	cmd := "serve"
+	if len(args) > 0 && args[0] != "" && args[0][0] != '-' {
+		cmd, args = args[0], args[1:]
+	}
+	switch cmd {
+	case "serve":
+		return serve(args, stderr)
+	case "migrate":
+		return migrate(args, stdout, stderr)
+	case "users":
+		return users(args, stdout, stderr)
+	case "version", "--version":
+		fmt.Fprintln(stdout, "zectre-auth", versionString())
+		return 0
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, usage)
+		return 0
+	default:
+		fmt.Fprintf(stderr, "zectre-auth: unknown command %q\n%s", cmd, usage)
+		return 2
+	}
+}
+
+func versionString() string {
+	v := version
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		for _, s := range bi.Settings {
+			if s.Key == "vcs.revision" && len(s.Value) >= 12 {
+				v += " (" + s.Value[:12] + ")"
+			}
+		}
+	}
+	return v
+}

@@ -1,0 +1,192 @@
+// Package config holds zectre-auth's settings as plain data: built-in
+// defaults, overridden by a TOML file, overridden by ZECTRE_AUTH_*
+// environment variables. Load only parses; Validate reports every semantic
+// problem at once, each line naming the setting the way the user wrote it.
+package config
+
+import (
+	"runtime"
+	"time"
+)
+
+// Defaults for the scalar settings. Slice and machine-dependent defaults are
+// functions (DefaultTrustedProxies, DefaultMaxConcurrentHashes) because Go
+// has no constant slices and the CPU count is only known at run time.
+const (
+	DefaultListen      = ":47080"
+	DefaultAdminListen = "127.0.0.1:47090"
+	DefaultDataDir     = "./data"
+	// DefaultDatabaseFile is the SQLite file name inside the data dir.
+	DefaultDatabaseFile = "zectre-auth.db"
+	// DefaultDatabaseURL is sqlite://<DefaultDataDir>/<DefaultDatabaseFile>.
+	DefaultDatabaseURL = "sqlite://" + DefaultDataDir + "/" + DefaultDatabaseFile
+	DefaultDefaultAuth = AuthOptional
+
+	DefaultLoginFailuresPerAccount = 100 // NIST SP 800-63B ceiling, per hour
+	DefaultLoginFailuresPerAddress = 1000
+	DefaultSignupsPerAddress       = 120
+	DefaultCLIInitiatesPerAddress  = 120
+	DefaultCLIPollsPerAddress      = 1200 // a CLI polls every second or so
+
+	// MinJWTSecretBytes is the shortest HS256 secret accepted (RFC 7518
+	// §3.2: a key of at least the hash output size).
+	MinJWTSecretBytes = 32
+)
+
+// Windows over which the Limits counts apply.
+const (
+	FailureWindow = time.Hour   // login_failures_per_*
+	RequestWindow = time.Minute // signups, CLI initiates, CLI polls
+)
+
+// AuthMode says whether a route needs a caller identity.
+type AuthMode string
+
+// The three auth modes of a route (and of default_auth).
+const (
+	AuthRequired AuthMode = "required" // no valid credential: 401
+	AuthOptional AuthMode = "optional" // identity forwarded when present
+	AuthPublic   AuthMode = "public"   // forwarded without identity headers
+)
+
+// Config is every setting of the service. Each string field with an env tag
+// can also be set from that environment variable, which wins over the file.
+type Config struct {
+	// Listen is the main listener, host:port. Default DefaultListen (":47080").
+	Listen string `toml:"listen" env:"ZECTRE_AUTH_LISTEN"`
+	// AdminListen is the /metrics listener, host:port. Default
+	// DefaultAdminListen ("127.0.0.1:47090"): loopback, so metrics are not public.
+	AdminListen string `toml:"admin_listen" env:"ZECTRE_AUTH_ADMIN_LISTEN"`
+	// DatabaseURL is postgres://user:pass@host:port/db (pgx) or sqlite://PATH.
+	// Default sqlite://<DataDir>/zectre-auth.db, i.e. DefaultDatabaseURL.
+	DatabaseURL string `toml:"database_url" env:"ZECTRE_AUTH_DATABASE_URL"`
+	// RedisURL is redis://, rediss:// or unix:// for the shared cache, rate
+	// limits and revocation. Default empty: in-process cache, single replica.
+	RedisURL string `toml:"redis_url" env:"ZECTRE_AUTH_REDIS_URL"`
+	// JWTSecret is the HS256 signing secret, at least MinJWTSecretBytes bytes.
+	// Default empty: generated once and kept in DataDir (SQLite only; with
+	// Postgres every replica must share it, so it is required).
+	JWTSecret string `toml:"jwt_secret" env:"ZECTRE_AUTH_JWT_SECRET"`
+	// Upstream is the default upstream base URL (http or https). Default
+	// empty: requests outside the auth API get 404.
+	Upstream string `toml:"upstream" env:"ZECTRE_AUTH_UPSTREAM"`
+	// DashboardURL is the base of auth_url in the CLI flow. Default empty:
+	// the service serves /auth/cli itself under PublicURL.
+	DashboardURL string `toml:"dashboard_url" env:"ZECTRE_AUTH_DASHBOARD_URL"`
+	// PublicURL is the service's own external base URL. Default empty,
+	// meaning http://localhost:<port of Listen> (see AuthURLBase).
+	PublicURL string `toml:"public_url" env:"ZECTRE_AUTH_PUBLIC_URL"`
+	// DataDir is where the embedded default keeps its files (SQLite database,
+	// generated JWT secret). Default DefaultDataDir ("./data").
+	DataDir string `toml:"data_dir" env:"ZECTRE_AUTH_DATA_DIR"`
+	// DefaultAuth applies to requests no route matches. Default AuthOptional.
+	DefaultAuth AuthMode `toml:"default_auth"`
+	// TrustedProxies are CIDRs (or bare IPs) whose X-Forwarded-* and
+	// X-Original-* headers are believed. Default DefaultTrustedProxies():
+	// loopback only.
+	TrustedProxies []string `toml:"trusted_proxies"`
+	// Auth configures catalog (RS256) tokens.
+	Auth Auth `toml:"auth"`
+	// Limits are rate limits and concurrency caps.
+	Limits Limits `toml:"limits"`
+	// Routes are the edge rules, first match wins, in file order. Default none.
+	Routes []Route `toml:"routes"`
+
+	// origin maps a setting's TOML key to the name the user set it by (the
+	// env var name), so that Validate's messages point at the right place.
+	origin map[string]string
+}
+
+// Auth is the [auth] section; it mirrors zectre's own config.toml.
+type Auth struct {
+	// CatalogJWKSURL is zectre-catalog's JWKS URL (http or https). Default
+	// empty: RS256 catalog tokens are not accepted.
+	CatalogJWKSURL string `toml:"catalog_jwks_url" env:"ZECTRE_AUTH_CATALOG_JWKS_URL"`
+	// JWTExpectedIss is the iss catalog tokens must carry. Default empty: not checked.
+	JWTExpectedIss string `toml:"jwt_expected_iss" env:"ZECTRE_AUTH_JWT_EXPECTED_ISS"`
+	// JWTExpectedAud is the aud catalog tokens must carry. Default empty: not checked.
+	JWTExpectedAud string `toml:"jwt_expected_aud" env:"ZECTRE_AUTH_JWT_EXPECTED_AUD"`
+}
+
+// Limits is the [limits] section. Counts are per window: FailureWindow
+// (one hour) for login failures, RequestWindow (one minute) for the rest.
+type Limits struct {
+	// LoginFailuresPerAccount: failed logins (and CLI completes) per account
+	// per hour. Default DefaultLoginFailuresPerAccount (100).
+	LoginFailuresPerAccount int `toml:"login_failures_per_account"`
+	// LoginFailuresPerAddress: failed logins per client address per hour.
+	// Default DefaultLoginFailuresPerAddress (1000).
+	LoginFailuresPerAddress int `toml:"login_failures_per_address"`
+	// SignupsPerAddress: signups per client address per minute. Default
+	// DefaultSignupsPerAddress (120).
+	SignupsPerAddress int `toml:"signups_per_address"`
+	// CLIInitiatesPerAddress: CLI initiates per client address per minute.
+	// Default DefaultCLIInitiatesPerAddress (120).
+	CLIInitiatesPerAddress int `toml:"cli_initiates_per_address"`
+	// CLIPollsPerAddress: CLI status polls per client address per minute.
+	// Default DefaultCLIPollsPerAddress (1200).
+	CLIPollsPerAddress int `toml:"cli_polls_per_address"`
+	// MaxConcurrentHashes caps simultaneous argon2id hashes (each costs tens
+	// of MiB), a count. Default DefaultMaxConcurrentHashes().
+	MaxConcurrentHashes int `toml:"max_concurrent_hashes"`
+}
+
+// Route is one [[routes]] rule. Only parsed and validated here; matching
+// lives in package proxy.
+type Route struct {
+	// Path is a glob over the normalised request path: "/"-separated
+	// segments, "*" matches one segment, "**" any number (also none). Required.
+	Path string `toml:"path"`
+	// Methods are uppercase HTTP methods. Default empty: every method.
+	Methods []string `toml:"methods"`
+	// Auth is required, optional or public. Required.
+	Auth AuthMode `toml:"auth"`
+	// Scopes must all be held by an API key (or "*"). Default empty: none.
+	Scopes []string `toml:"scopes"`
+	// Upstream is this route's upstream base URL. Default empty: Config.Upstream.
+	Upstream string `toml:"upstream"`
+}
+
+// DefaultTrustedProxies is the default for trusted_proxies: loopback only,
+// so a proxy on another host must be listed explicitly.
+func DefaultTrustedProxies() []string {
+	return []string{"127.0.0.0/8", "::1/128"}
+}
+
+// DefaultMaxConcurrentHashes is 2 per usable CPU, at least 2. GOMAXPROCS
+// rather than NumCPU: since Go 1.25 it follows the container's CPU limit, and
+// a sidecar on a big node must not size its hash memory by the node.
+func DefaultMaxConcurrentHashes() int {
+	return max(2, 2*runtime.GOMAXPROCS(0))
+}
+
+// Default returns the built-in configuration, as Load does with no file and
+// an empty environment.
+func Default() Config {
+	return Config{
+		Listen:         DefaultListen,
+		AdminListen:    DefaultAdminListen,
+		DatabaseURL:    DefaultDatabaseURL,
+		DataDir:        DefaultDataDir,
+		DefaultAuth:    DefaultDefaultAuth,
+		TrustedProxies: DefaultTrustedProxies(),
+		Limits: Limits{
+			LoginFailuresPerAccount: DefaultLoginFailuresPerAccount,
+			LoginFailuresPerAddress: DefaultLoginFailuresPerAddress,
+			SignupsPerAddress:       DefaultSignupsPerAddress,
+			CLIInitiatesPerAddress:  DefaultCLIInitiatesPerAddress,
+			CLIPollsPerAddress:      DefaultCLIPollsPerAddress,
+			MaxConcurrentHashes:     DefaultMaxConcurrentHashes(),
+		},
+	}
+}
+
+// Problem is one thing wrong with the configuration. Setting is the name the
+// user wrote: the env var when the value came from the environment, else the
+// TOML key (routes[2].path, auth.catalog_jwks_url).
+type Problem struct {
+	Setting string
+	Message string
+}
+
+func (p *Problem) Error() string { return p.Setting + ": " + p.Message }

@@ -1,0 +1,110 @@
+package config
+
+import (
+	"fmt"
+	"net/netip"
+	"net/url"
+	"strconv"
+	"strings"
+)
+
+// IsPostgres reports whether DatabaseURL selects PostgreSQL
+// (postgres:// or postgresql://).
+func (c Config) IsPostgres() bool {
+	scheme, _, ok := strings.Cut(c.DatabaseURL, "://")
+	return ok && isPostgresScheme(scheme)
+}
+
+func isPostgresScheme(s string) bool {
+	return strings.EqualFold(s, "postgres") || strings.EqualFold(s, "postgresql")
+}
+
+// SQLitePath is the file path of a sqlite:// DatabaseURL, taken verbatim
+// ("sqlite://./data/x.db" is "./data/x.db", "sqlite:///var/x.db" is
+// "/var/x.db"), or "" when the database is not SQLite. Not parsed as a URL:
+// a relative path would otherwise be read as a host name.
+func (c Config) SQLitePath() string {
+	scheme, rest, ok := strings.Cut(c.DatabaseURL, "://")
+	if !ok || !strings.EqualFold(scheme, "sqlite") {
+		return ""
+	}
+	path, _, _ := strings.Cut(rest, "?")
+	return path
+}
+
+// TrustedPrefixes is TrustedProxies parsed; bare IPs become single-host
+// prefixes. Entries Validate would reject are skipped.
+func (c Config) TrustedPrefixes() []netip.Prefix {
+	out := make([]netip.Prefix, 0, len(c.TrustedProxies))
+	for _, s := range c.TrustedProxies {
+		if p, err := parsePrefix(s); err == nil {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// AuthURLBase is the base URL the CLI flow's auth_url is built on, without a
+// trailing slash: DashboardURL if set, else PublicURL, else
+// http://localhost:<port of Listen>.
+func (c Config) AuthURLBase() string {
+	for _, u := range []string{c.DashboardURL, c.PublicURL} {
+		if u != "" {
+			return strings.TrimRight(u, "/")
+		}
+	}
+	port, err := splitPort(c.Listen)
+	if err != nil {
+		port, _ = splitPort(DefaultListen)
+	}
+	return "http://localhost:" + strconv.Itoa(port)
+}
+
+// String prints the configuration with the JWT secret and URL passwords
+// masked, so that logging a Config never leaks a credential.
+func (c Config) String() string {
+	type plain Config // drops the String method, avoiding recursion
+	r := c
+	r.origin = nil
+	if r.JWTSecret != "" {
+		r.JWTSecret = "[redacted]"
+	}
+	r.DatabaseURL = redactURL(r.DatabaseURL)
+	r.RedisURL = redactURL(r.RedisURL)
+	r.Upstream = redactURL(r.Upstream)
+	r.DashboardURL = redactURL(r.DashboardURL)
+	r.PublicURL = redactURL(r.PublicURL)
+	r.Auth.CatalogJWKSURL = redactURL(r.Auth.CatalogJWKSURL)
+	r.Routes = append([]Route(nil), r.Routes...)
+	for i := range r.Routes {
+		r.Routes[i].Upstream = redactURL(r.Routes[i].Upstream)
+	}
+	return fmt.Sprintf("%+v", plain(r))
+}
+
+// GoString keeps %#v as safe as %v.
+func (c Config) GoString() string { return c.String() }
+
+// redactURL masks the password in the userinfo and any query parameter
+// that looks like a credential (pgx reads ?password=).
+func redactURL(s string) string {
+	if !strings.ContainsAny(s, "@?") {
+		return s
+	}
+	u, err := url.Parse(s)
+	if err != nil {
+		return "[redacted]"
+	}
+	if u.RawQuery != "" {
+		q := u.Query()
+		for k := range q {
+			lk := strings.ToLower(k)
+			if strings.Contains(lk, "pass") || strings.Contains(lk, "secret") ||
+				strings.Contains(lk, "token") || strings.Contains(lk, "key") {
+				q[k] = []string{"xxxxx"}
+			}
+		}
+		u.RawQuery = q.Encode()
+	}
+	return u.Redacted()
+}

@@ -1,0 +1,242 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"net/url"
+	"strconv"
+	"strings"
+)
+
+// Validate reports every problem at once, joined with errors.Join: one
+// *Problem per line, "<setting>: <problem>". It touches no file or network.
+// Messages never quote URL values: they may hold passwords.
+func (c Config) Validate() error {
+	v := validator{c: c}
+	v.hostPort("listen", c.Listen)
+	v.hostPort("admin_listen", c.AdminListen)
+	v.sameListener()
+	v.database()
+	v.redis()
+	v.jwtSecret()
+	v.httpURL("upstream", c.Upstream, true)
+	v.httpURL("dashboard_url", c.DashboardURL, true)
+	v.httpURL("public_url", c.PublicURL, true)
+	if c.DataDir == "" {
+		v.add("data_dir", "must not be empty")
+	}
+	v.authMode("default_auth", c.DefaultAuth)
+	for i, s := range c.TrustedProxies {
+		if _, err := parsePrefix(s); err != nil {
+			v.add(fmt.Sprintf("trusted_proxies[%d]", i), "%v", err)
+		}
+	}
+	v.httpURL("auth.catalog_jwks_url", c.Auth.CatalogJWKSURL, false)
+	v.limits()
+	for i, r := range c.Routes {
+		v.route(i, r)
+	}
+	return errors.Join(v.errs...)
+}
+
+type validator struct {
+	c    Config
+	errs []error
+}
+
+// add records a problem against a TOML key, named as the user set it.
+func (v *validator) add(key, format string, args ...any) {
+	v.errs = append(v.errs, &Problem{Setting: v.c.name(key), Message: fmt.Sprintf(format, args...)})
+}
+
+// name is the env var a setting came from, else its TOML key.
+func (c Config) name(key string) string {
+	if n, ok := c.origin[key]; ok {
+		return n
+	}
+	return key
+}
+
+func (v *validator) hostPort(key, s string) {
+	if s == "" {
+		v.add(key, "must not be empty (want host:port, e.g. \":47080\")")
+		return
+	}
+	if _, err := splitPort(s); err != nil {
+		v.add(key, "%v", err)
+	}
+}
+
+// splitPort checks host:port with a numeric port, since AuthURLBase derives
+// a URL from it and service names would not survive that.
+func splitPort(s string) (int, error) {
+	_, port, err := net.SplitHostPort(s)
+	if err != nil {
+		return 0, fmt.Errorf("%q is not host:port (e.g. \":47080\" or \"127.0.0.1:47080\")", s)
+	}
+	n, err := strconv.Atoi(port)
+	if err != nil || n < 0 || n > 65535 {
+		return 0, fmt.Errorf("port %q must be a number from 0 to 65535", port)
+	}
+	return n, nil
+}
+
+// sameListener catches the one collision visible without binding: both
+// listeners on one port where the hosts overlap.
+func (v *validator) sameListener() {
+	h1, p1, err1 := net.SplitHostPort(v.c.Listen)
+	h2, p2, err2 := net.SplitHostPort(v.c.AdminListen)
+	if err1 != nil || err2 != nil || p1 != p2 || p1 == "0" {
+		return
+	}
+	wild := func(h string) bool { return h == "" || h == "0.0.0.0" || h == "::" }
+	if h1 == h2 || wild(h1) || wild(h2) {
+		v.add("admin_listen", "uses the same port as %s", v.c.name("listen"))
+	}
+}
+
+func (v *validator) database() {
+	const key = "database_url"
+	s := v.c.DatabaseURL
+	scheme, rest, ok := strings.Cut(s, "://")
+	switch {
+	case s == "":
+		v.add(key, "must not be empty (want postgres://… or sqlite://PATH)")
+	case !ok:
+		v.add(key, "not a URL (want postgres://… or sqlite://PATH)")
+	case strings.EqualFold(scheme, "sqlite"):
+		path, _, hasQuery := strings.Cut(rest, "?")
+		if path == "" {
+			v.add(key, "missing the database file path (want sqlite://PATH)")
+		}
+		if hasQuery {
+			v.add(key, "query parameters are not supported in sqlite:// URLs")
+		}
+	case isPostgresScheme(scheme):
+		u, err := url.Parse(s)
+		if err != nil {
+			v.add(key, "not a valid URL")
+		} else if strings.Trim(u.Path, "/") == "" {
+			v.add(key, "missing the database name (want postgres://user:pass@host:5432/dbname)")
+		}
+	default:
+		v.add(key, "unsupported scheme %q (want postgres:// or sqlite://)", scheme)
+	}
+}
+
+func (v *validator) redis() {
+	const key = "redis_url"
+	s := v.c.RedisURL
+	if s == "" {
+		return
+	}
+	if !strings.Contains(s, "://") {
+		v.add(key, "not a URL (want redis://host:6379, rediss://… or unix:///path)")
+		return
+	}
+	u, err := url.Parse(s)
+	if err != nil {
+		v.add(key, "not a valid URL")
+		return
+	}
+	switch strings.ToLower(u.Scheme) {
+	case "redis", "rediss":
+		if u.Host == "" {
+			v.add(key, "missing host")
+		}
+	case "unix":
+		if u.Path == "" {
+			v.add(key, "missing socket path (want unix:///path/to/redis.sock)")
+		}
+	default:
+		v.add(key, "unsupported scheme %q (want redis://, rediss:// or unix://)", u.Scheme)
+	}
+}
+
+func (v *validator) jwtSecret() {
+	const key = "jwt_secret"
+	n := len(v.c.JWTSecret)
+	switch {
+	case n == 0 && v.c.IsPostgres():
+		v.add(key, "required when %s is postgres, so that every replica signs alike (set ZECTRE_AUTH_JWT_SECRET, at least %d bytes)",
+			v.c.name("database_url"), MinJWTSecretBytes)
+	case n > 0 && n < MinJWTSecretBytes:
+		v.add(key, "must be at least %d bytes", MinJWTSecretBytes)
+	}
+}
+
+// httpURL checks an absolute http(s) URL with a host. Base URLs get paths
+// appended, so a query or fragment would end up in the wrong place.
+func (v *validator) httpURL(key, s string, base bool) {
+	if s == "" {
+		return
+	}
+	if msg := checkHTTPURL(s, base); msg != "" {
+		v.add(key, "%s", msg)
+	}
+}
+
+func checkHTTPURL(s string, base bool) string {
+	u, err := url.Parse(s)
+	switch {
+	case !strings.Contains(s, "://"): // "host:port" would parse as scheme "host"
+		return "must be an absolute URL (http:// or https://)"
+	case err != nil:
+		return "not a valid URL"
+	case !strings.EqualFold(u.Scheme, "http") && !strings.EqualFold(u.Scheme, "https"):
+		return fmt.Sprintf("unsupported scheme %q (want http:// or https://)", u.Scheme)
+	case u.Host == "":
+		return "missing host"
+	case base && (u.RawQuery != "" || u.Fragment != "" || u.ForceQuery):
+		return "must not have a query or fragment"
+	}
+	return ""
+}
+
+func (v *validator) authMode(key string, m AuthMode) {
+	switch m {
+	case AuthRequired, AuthOptional, AuthPublic:
+	case "":
+		v.add(key, "missing (want required, optional or public)")
+	default:
+		v.add(key, "%q is not required, optional or public", string(m))
+	}
+}
+
+// parsePrefix accepts a CIDR or a bare IP (a single host). Host bits are
+// masked off, so 10.1.2.3/8 means 10.0.0.0/8.
+func parsePrefix(s string) (netip.Prefix, error) {
+	if strings.Contains(s, "/") {
+		p, err := netip.ParsePrefix(s)
+		if err != nil {
+			return netip.Prefix{}, fmt.Errorf("invalid CIDR %q", s)
+		}
+		return p.Masked(), nil
+	}
+	a, err := netip.ParseAddr(s)
+	if err != nil || a.Zone() != "" {
+		return netip.Prefix{}, fmt.Errorf("invalid CIDR or IP address %q", s)
+	}
+	return netip.PrefixFrom(a, a.BitLen()), nil
+}
+
+func (v *validator) limits() {
+	l := v.c.Limits
+	for _, f := range []struct {
+		key string
+		n   int
+	}{
+		{"limits.login_failures_per_account", l.LoginFailuresPerAccount},
+		{"limits.login_failures_per_address", l.LoginFailuresPerAddress},
+		{"limits.signups_per_address", l.SignupsPerAddress},
+		{"limits.cli_initiates_per_address", l.CLIInitiatesPerAddress},
+		{"limits.cli_polls_per_address", l.CLIPollsPerAddress},
+		{"limits.max_concurrent_hashes", l.MaxConcurrentHashes},
+	} {
+		if f.n <= 0 {
+			v.add(f.key, "must be a positive integer, got %d", f.n)
+		}
+	}
+}

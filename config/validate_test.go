@@ -1,0 +1,172 @@
+package config
+
+import (
+	"slices"
+	"strings"
+	"testing"
+)
+
+// TestValidateReportsEverything: one Validate call lists each problem on its
+// own line, named as the user wrote it (env name or TOML key).
+func TestValidateReportsEverything(t *testing.T) {
+	path := writeFile(t, `
+database_url = "mysql://db/auth"
+default_auth = "sometimes"
+trusted_proxies = ["10.0.0.0/8", "10.0.0.0/33"]
+[limits]
+cli_polls_per_address = 0
+[[routes]]
+path = "/ok/**"
+auth = "public"
+[[routes]]
+path = "api/*"
+auth = "required"
+`)
+	c, err := Load(path, envOf(map[string]string{
+		"ZECTRE_AUTH_JWT_SECRET": "short",
+		"ZECTRE_AUTH_LISTEN":     "47080",
+		"ZECTRE_AUTH_UPSTREAM":   "ftp://files",
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = c.Validate()
+	if err == nil {
+		t.Fatal("Validate succeeded")
+	}
+	want := []string{
+		"ZECTRE_AUTH_LISTEN: ",
+		"database_url: unsupported scheme \"mysql\" (want postgres:// or sqlite://)",
+		"ZECTRE_AUTH_JWT_SECRET: must be at least 32 bytes",
+		"ZECTRE_AUTH_UPSTREAM: unsupported scheme \"ftp\"",
+		"default_auth: ",
+		"trusted_proxies[1]: invalid CIDR",
+		"limits.cli_polls_per_address: must be a positive integer",
+		"routes[1].path: ",
+	}
+	lines := strings.Split(err.Error(), "\n")
+	if len(lines) != len(want) {
+		t.Fatalf("got %d lines, want %d:\n%v", len(lines), len(want), err)
+	}
+	for i, w := range want {
+		if !strings.HasPrefix(lines[i], w) {
+			t.Errorf("line %d = %q, want prefix %q", i, lines[i], w)
+		}
+	}
+}
+
+func TestValidate(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		edit     func(c *Config)
+		settings []string // every Problem expected, in order; nil: valid
+		contains string   // substring of the whole error
+	}{
+		{"defaults", func(c *Config) {}, nil, ""},
+		{"postgres with secret", func(c *Config) {
+			c.DatabaseURL, c.JWTSecret = "postgres://app:pw@db:5432/auth?sslmode=require", secret32
+		}, nil, ""},
+		{"postgres without secret", func(c *Config) { c.DatabaseURL = "postgres://app@db/auth" },
+			[]string{"jwt_secret"}, "required when database_url is postgres"},
+		{"postgresql without secret", func(c *Config) { c.DatabaseURL = "postgresql://app@db/auth" },
+			[]string{"jwt_secret"}, "required"},
+		{"short secret", func(c *Config) { c.JWTSecret = secret32[:31] },
+			[]string{"jwt_secret"}, "jwt_secret: must be at least 32 bytes"},
+		{"32-byte secret", func(c *Config) { c.JWTSecret = secret32 }, nil, ""},
+		{"postgres without database name", func(c *Config) {
+			c.DatabaseURL, c.JWTSecret = "postgres://app:hunter2@db:5432/", secret32
+		}, []string{"database_url"}, "missing the database name"},
+		{"sqlite without path", func(c *Config) { c.DatabaseURL = "sqlite://" }, []string{"database_url"}, "path"},
+		{"sqlite with query", func(c *Config) { c.DatabaseURL = "sqlite://./a.db?_pragma=x" }, []string{"database_url"}, "query"},
+		{"database not a URL", func(c *Config) { c.DatabaseURL = "./data/x.db" }, []string{"database_url"}, "not a URL"},
+		{"database empty", func(c *Config) { c.DatabaseURL = "" }, []string{"database_url"}, "empty"},
+		{"redis ok", func(c *Config) { c.RedisURL = "rediss://:pw@cache:6380/1" }, nil, ""},
+		{"redis unix ok", func(c *Config) { c.RedisURL = "unix:///run/redis.sock" }, nil, ""},
+		{"redis bad scheme", func(c *Config) { c.RedisURL = "http://cache" }, []string{"redis_url"}, "unsupported scheme"},
+		{"redis host:port", func(c *Config) { c.RedisURL = "cache:6379" }, []string{"redis_url"}, "not a URL"},
+		{"redis no host", func(c *Config) { c.RedisURL = "redis://" }, []string{"redis_url"}, "missing host"},
+		{"bad listeners", func(c *Config) { c.Listen, c.AdminListen = "", "localhost:99999" },
+			[]string{"listen", "admin_listen"}, ""},
+		{"same port", func(c *Config) { c.Listen, c.AdminListen = ":8080", "127.0.0.1:8080" },
+			[]string{"admin_listen"}, "same port as listen"},
+		{"URLs", func(c *Config) {
+			c.Upstream = "/relative"
+			c.DashboardURL = "https://dash.example/?x=1"
+			c.PublicURL = "https://"
+			c.Auth.CatalogJWKSURL = "https://catalog.example/jwks?tenant=1"
+		}, []string{"upstream", "dashboard_url", "public_url"}, ""},
+		{"data_dir empty", func(c *Config) { c.DataDir = "" }, []string{"data_dir"}, ""},
+		{"default_auth public", func(c *Config) { c.DefaultAuth = AuthPublic }, nil, ""},
+		{"trusted proxies", func(c *Config) {
+			c.TrustedProxies = []string{"10.0.0.0/8", "192.168.0.1", "::1", "300.0.0.0/8", "fe80::1%eth0", ""}
+		}, []string{"trusted_proxies[3]", "trusted_proxies[4]", "trusted_proxies[5]"}, "invalid CIDR \"300.0.0.0/8\""},
+		{"no trusted proxies", func(c *Config) { c.TrustedProxies = nil }, nil, ""},
+		{"limits", func(c *Config) { c.Limits.LoginFailuresPerAccount, c.Limits.MaxConcurrentHashes = 0, -3 },
+			[]string{"limits.login_failures_per_account", "limits.max_concurrent_hashes"}, "got -3"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := Default()
+			tc.edit(&c)
+			err := c.Validate()
+			if got := settings(problems(t, err)); !slices.Equal(got, tc.settings) {
+				t.Fatalf("settings = %q, want %q (error: %v)", got, tc.settings, err)
+			}
+			if err != nil && !strings.Contains(err.Error(), tc.contains) {
+				t.Errorf("error %q does not contain %q", err, tc.contains)
+			}
+			if err != nil && strings.Contains(err.Error(), "hunter2") {
+				t.Errorf("error leaks a password: %v", err)
+			}
+		})
+	}
+}
+
+func TestValidateRoutes(t *testing.T) {
+	ok := Route{Path: "/api/v1/apps/**", Methods: []string{"POST", "PUT"}, Auth: AuthRequired,
+		Scopes: []string{"apps:write"}, Upstream: "http://127.0.0.1:47091"}
+	for _, tc := range []struct {
+		name     string
+		edit     func(r *Route)
+		settings []string
+		contains string
+	}{
+		{"valid", func(r *Route) {}, nil, ""},
+		{"root", func(r *Route) { r.Path = "/" }, nil, ""},
+		{"trailing slash", func(r *Route) { r.Path = "/docs/" }, nil, ""},
+		{"star segments", func(r *Route) { r.Path = "/a/*/b/**/c/*" }, nil, ""},
+		{"percent escape", func(r *Route) { r.Path = "/files/a%20b" }, nil, ""},
+		{"odd method token", func(r *Route) { r.Methods = []string{"VERSION-CONTROL"} }, nil, ""},
+		{"missing path", func(r *Route) { r.Path = "" }, []string{"routes[1].path"}, "missing"},
+		{"relative path", func(r *Route) { r.Path = "api/**" }, []string{"routes[1].path"}, "must start with"},
+		{"partial star", func(r *Route) { r.Path = "/api/v*/apps" }, []string{"routes[1].path"}, "whole segments"},
+		{"triple star", func(r *Route) { r.Path = "/api/***" }, []string{"routes[1].path"}, "whole segments"},
+		{"empty segment", func(r *Route) { r.Path = "/api//apps" }, []string{"routes[1].path"}, "empty segment"},
+		{"dot-dot", func(r *Route) { r.Path = "/api/../admin" }, []string{"routes[1].path"}, "normalised"},
+		{"query", func(r *Route) { r.Path = "/api?x=1" }, []string{"routes[1].path"}, "query"},
+		{"space", func(r *Route) { r.Path = "/a b" }, []string{"routes[1].path"}, "spaces"},
+		{"bad escape", func(r *Route) { r.Path = "/a%2" }, []string{"routes[1].path"}, "percent"},
+		{"lowercase method", func(r *Route) { r.Methods = []string{"POST", "get", ""} },
+			[]string{"routes[1].methods[1]", "routes[1].methods[2]"}, "uppercase"},
+		{"missing auth", func(r *Route) { r.Auth = "" }, []string{"routes[1].auth"}, "missing"},
+		{"bad auth", func(r *Route) { r.Auth = "admin" }, []string{"routes[1].auth"}, "\"admin\""},
+		{"bad scope", func(r *Route) { r.Scopes = []string{"ok:scope", "Apps:Write"} }, []string{"routes[1].scopes[1]"}, "Apps:Write"},
+		{"bad upstream", func(r *Route) { r.Upstream = "127.0.0.1:47091" }, []string{"routes[1].upstream"}, "absolute URL"},
+		{"host:port upstream", func(r *Route) { r.Upstream = "localhost:47091" }, []string{"routes[1].upstream"}, "absolute URL"},
+		{"no upstream", func(r *Route) { r.Upstream = "" }, nil, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := ok
+			r.Methods = slices.Clone(ok.Methods)
+			tc.edit(&r)
+			c := Default()
+			c.Routes = []Route{ok, r}
+			err := c.Validate()
+			if got := settings(problems(t, err)); !slices.Equal(got, tc.settings) {
+				t.Fatalf("settings = %q, want %q (error: %v)", got, tc.settings, err)
+			}
+			if err != nil && !strings.Contains(err.Error(), tc.contains) {
+				t.Errorf("error %q does not contain %q", err, tc.contains)
+			}
+		})
+	}
+}

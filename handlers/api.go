@@ -1,0 +1,142 @@
+// Package handlers serves the Authentication API (part A of the contract):
+// signup, login, the current user, the CLI login flow and API keys. JSON in,
+// JSON out; every error goes through one adapter (errors.go).
+package handlers
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/fasthttp/router"
+	"github.com/valyala/fasthttp"
+	"github.com/zectre/zectre-auth/authn"
+	"github.com/zectre/zectre-auth/store"
+)
+
+// CLICodeTTL is how long a CLI login code can be completed.
+const CLICodeTTL = 10 * time.Minute
+
+// API holds what the handlers need. Every field is required except Now and
+// Log, which default to time.Now and slog.Default().
+type API struct {
+	Store     store.Store
+	Resolver  *authn.Resolver
+	Passwords *authn.Passwords
+	Tokens    *authn.Tokens
+	Limits    *authn.Limits
+	// AuthURLBase is the base of the CLI flow's auth_url: the dashboard, or
+	// this service when it serves the login page itself.
+	AuthURLBase string
+	Now         func() time.Time
+	Log         *slog.Logger
+}
+
+type handlerFunc func(ctx *fasthttp.RequestCtx) error
+
+// handle adapts a handler that returns an error to fasthttp.
+func (a *API) handle(h handlerFunc) fasthttp.RequestHandler {
+	return func(ctx *fasthttp.RequestCtx) {
+		if err := h(ctx); err != nil {
+			writeError(ctx, a.Log, err)
+		}
+	}
+}
+
+// Register adds every route of the Authentication API to r.
+func (a *API) Register(r *router.Router) {
+	if a.Now == nil {
+		a.Now = time.Now
+	}
+	if a.Log == nil {
+		a.Log = slog.Default()
+	}
+	r.POST("/api/v1/auth/signup", a.handle(a.signup))
+	r.POST("/api/v1/auth/login", a.handle(a.login))
+	r.GET("/api/v1/user", a.handle(a.authed(a.currentUser)))
+	r.POST("/api/v1/auth/cli/initiate", a.handle(a.cliInitiate))
+	r.GET("/api/v1/auth/cli/status/{code}", a.handle(a.cliStatus))
+	r.POST("/api/v1/auth/cli/complete", a.handle(a.cliComplete))
+	r.GET("/api/v1/api-keys", a.handle(a.authed(a.needScope(authn.ScopeAll, a.listKeys))))
+	r.POST("/api/v1/api-keys", a.handle(a.authed(a.needScope(authn.ScopeAll, a.createKey))))
+	r.DELETE("/api/v1/api-keys/{id}", a.handle(a.authed(a.needScope(authn.ScopeAll, a.deleteKey))))
+	r.GET("/healthz", a.handle(a.healthz))
+	r.GET("/readyz", a.handle(a.readyz))
+}
+
+// NewRouter returns a router with the API's routes and JSON answers for
+// unknown paths, wrong methods and panics. It never redirects: a path is
+// served as it was asked for, or not at all.
+func NewRouter(a *API) *router.Router {
+	r := router.New()
+	r.RedirectTrailingSlash = false
+	r.RedirectFixedPath = false
+	r.HandleMethodNotAllowed = true
+	r.HandleOPTIONS = false
+	a.Register(r)
+	r.NotFound = func(ctx *fasthttp.RequestCtx) { writeError(ctx, a.Log, errNotFound) }
+	r.MethodNotAllowed = func(ctx *fasthttp.RequestCtx) { writeError(ctx, a.Log, errMethod) }
+	r.PanicHandler = func(ctx *fasthttp.RequestCtx, v any) {
+		a.Log.Error("handler panicked", "panic", v, "path", string(ctx.Path()))
+		writeError(ctx, a.Log, newError(500, "INTERNAL", "Something went wrong on our side."))
+	}
+	return r
+}
+
+// NewServer returns a fasthttp server for h with the API's limits, answering
+// requests it cannot read with the JSON error envelope.
+func NewServer(h fasthttp.RequestHandler, log *slog.Logger) *fasthttp.Server {
+	return &fasthttp.Server{
+		Handler:            h,
+		Name:               "zectre-auth",
+		MaxRequestBodySize: MaxBodySize,
+		ReadTimeout:        30 * time.Second,
+		WriteTimeout:       30 * time.Second,
+		IdleTimeout:        2 * time.Minute,
+		// Large enough for a bearer token at authn.MaxTokenLength, so that
+		// an oversized token is refused by the verifier, not the reader.
+		ReadBufferSize:        16 << 10,
+		NoDefaultServerHeader: true,
+		Logger:                connLogger{log},
+		ErrorHandler: func(ctx *fasthttp.RequestCtx, err error) {
+			writeError(ctx, log, readError(err))
+		},
+	}
+}
+
+// readError classifies a failure to read a request.
+func readError(err error) error {
+	switch {
+	case errors.Is(err, fasthttp.ErrBodyTooLarge):
+		return errTooLarge
+	case errors.As(err, new(*fasthttp.ErrSmallBuffer)):
+		return errHeaderTooLarge
+	default:
+		return &Error{Status: errBadRequest.Status, Code: errBadRequest.Code, Message: errBadRequest.Message, Err: err}
+	}
+}
+
+func (a *API) healthz(ctx *fasthttp.RequestCtx) error {
+	writeJSON(ctx, fasthttp.StatusOK, map[string]string{"status": "ok"})
+	return nil
+}
+
+func (a *API) readyz(ctx *fasthttp.RequestCtx) error {
+	c, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	if err := a.Store.Ping(c); err != nil {
+		return &Error{Status: 503, Code: "SERVICE_UNAVAILABLE", Message: "The database is unreachable.", Err: err}
+	}
+	writeJSON(ctx, fasthttp.StatusOK, map[string]string{"status": "ready"})
+	return nil
+}
+
+// connLogger routes fasthttp's connection-level messages (clients that send
+// garbage or hang up) to the structured log at debug level.
+type connLogger struct{ log *slog.Logger }
+
+func (l connLogger) Printf(format string, args ...any) {
+	l.log.Debug("connection", "detail", fmt.Sprintf(format, args...))
+}

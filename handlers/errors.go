@@ -1,0 +1,112 @@
+package handlers
+
+import (
+	"errors"
+	"log/slog"
+	"math"
+	"strconv"
+	"time"
+
+	"github.com/valyala/fasthttp"
+	"github.com/zectre/zectre-auth/authn"
+	"github.com/zectre/zectre-auth/store"
+)
+
+// Error is an error the client sees: an HTTP status, a stable code and a
+// sentence. Err, if set, is logged and never sent.
+type Error struct {
+	Status     int
+	Code       string
+	Message    string
+	RetryAfter time.Duration // sent as Retry-After when positive
+	Err        error
+}
+
+func (e *Error) Error() string {
+	if e.Err != nil {
+		return e.Code + ": " + e.Err.Error()
+	}
+	return e.Code + ": " + e.Message
+}
+
+func (e *Error) Unwrap() error { return e.Err }
+
+func newError(status int, code, msg string) *Error {
+	return &Error{Status: status, Code: code, Message: msg}
+}
+
+// Errors the handlers answer with directly.
+var (
+	errInvalidJSON     = newError(400, "INVALID_JSON", "The request body must be a JSON object with fields of the documented types.")
+	errInvalidEmail    = newError(400, "INVALID_EMAIL", "The email address is not valid.")
+	errWeakPassword    = newError(400, "WEAK_PASSWORD", "The password must be at least 8 characters long.")
+	errInvalidCreds    = newError(401, "INVALID_CREDENTIALS", "The email or password is wrong.")
+	errAccountDisabled = newError(403, "ACCOUNT_DISABLED", "This account is disabled.")
+	errInvalidCode     = newError(404, "INVALID_CODE", "This CLI login code does not exist.")
+	errCodeExpired     = newError(410, "CODE_EXPIRED", "This CLI login code has expired; start the login again.")
+	errSessionUsed     = newError(409, "SESSION_USED", "This CLI login was already completed.")
+	errNotFound        = newError(404, "NOT_FOUND", "Nothing is here.")
+	errMethod          = newError(405, "METHOD_NOT_ALLOWED", "This method is not allowed on this path.")
+	errTooLarge        = newError(413, "PAYLOAD_TOO_LARGE", "The request body is larger than 1 MiB.")
+	errBadRequest      = newError(400, "BAD_REQUEST", "The request could not be read.")
+	errHeaderTooLarge  = newError(431, "HEADERS_TOO_LARGE", "The request headers are too large.")
+)
+
+func validationError(msg string) *Error {
+	return newError(400, "VALIDATION_ERROR", msg)
+}
+
+// toError maps any error to what the client sees. It is the one place where
+// errors of authn and store become HTTP statuses.
+func toError(err error) *Error {
+	var e *Error
+	var rl *authn.RateLimitedError
+	switch {
+	case errors.As(err, &e):
+		return e
+	case errors.As(err, &rl):
+		return &Error{Status: 429, Code: "RATE_LIMITED", Message: "Too many attempts; try again later.", RetryAfter: rl.RetryAfter, Err: err}
+	case errors.Is(err, authn.ErrBusy):
+		return &Error{Status: 429, Code: "RATE_LIMITED", Message: "The service is busy; try again shortly.", RetryAfter: time.Second, Err: err}
+	case errors.Is(err, authn.ErrNoCredential):
+		return &Error{Status: 401, Code: "UNAUTHORIZED", Message: "This route needs a bearer token or an API key.", Err: err}
+	case errors.Is(err, authn.ErrInvalidToken):
+		return &Error{Status: 401, Code: "INVALID_TOKEN", Message: "The bearer token is invalid or expired.", Err: err}
+	case errors.Is(err, authn.ErrInvalidKey):
+		return &Error{Status: 401, Code: "INVALID_API_KEY", Message: "The API key is invalid, revoked or expired.", Err: err}
+	case errors.Is(err, authn.ErrInsufficientScope):
+		return &Error{Status: 403, Code: "INSUFFICIENT_SCOPE", Message: "The API key lacks a scope this route needs.", Err: err}
+	case errors.Is(err, store.ErrEmailExists):
+		return &Error{Status: 409, Code: "EMAIL_EXISTS", Message: "This email is already registered.", Err: err}
+	case errors.Is(err, store.ErrUnavailable):
+		return &Error{Status: 503, Code: "SERVICE_UNAVAILABLE", Message: "A backing store is unavailable; try again shortly.", Err: err}
+	default:
+		return &Error{Status: 500, Code: "INTERNAL", Message: "Something went wrong on our side.", Err: err}
+	}
+}
+
+type errorBody struct {
+	Error struct {
+		Code    string `json:"code"`
+		Message string `json:"message"`
+	} `json:"error"`
+}
+
+// writeError answers with the error envelope. Server faults are logged in
+// full; the client sees only the code and sentence.
+func writeError(ctx *fasthttp.RequestCtx, log *slog.Logger, err error) {
+	e := toError(err)
+	if e.Status >= 500 {
+		log.Error("request failed", "status", e.Status, "method", string(ctx.Method()), "path", string(ctx.Path()), "err", err)
+	}
+	if e.Status == fasthttp.StatusUnauthorized {
+		ctx.Response.Header.Set("WWW-Authenticate", `Bearer realm="zectre"`)
+	}
+	if e.RetryAfter > 0 {
+		secs := int64(math.Ceil(e.RetryAfter.Seconds()))
+		ctx.Response.Header.Set("Retry-After", strconv.FormatInt(max(secs, 1), 10))
+	}
+	var body errorBody
+	body.Error.Code, body.Error.Message = e.Code, e.Message
+	writeJSON(ctx, e.Status, body)
+}

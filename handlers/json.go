@@ -1,0 +1,50 @@
+package handlers
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"io"
+	"unicode/utf8"
+
+	"github.com/valyala/fasthttp"
+)
+
+// MaxBodySize is the request body limit of the Authentication API.
+const MaxBodySize = 1 << 20
+
+// decodeBody reads a JSON object into dst (a pointer to a struct). The body
+// must be valid UTF-8 and one object whose fields have the declared types;
+// unknown fields are ignored. Anything else is INVALID_JSON.
+func decodeBody(ctx *fasthttp.RequestCtx, dst any) error {
+	return decodeJSON(ctx.PostBody(), dst)
+}
+
+func decodeJSON(body []byte, dst any) error {
+	trimmed := bytes.TrimLeft(body, " \t\r\n")
+	if len(trimmed) == 0 || trimmed[0] != '{' || !utf8.Valid(body) {
+		return errInvalidJSON
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	if err := dec.Decode(dst); err != nil {
+		return &Error{Status: 400, Code: errInvalidJSON.Code, Message: errInvalidJSON.Message, Err: err}
+	}
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		return errInvalidJSON
+	}
+	return nil
+}
+
+// writeJSON answers with v as JSON. Responses of the Authentication API carry
+// credentials or identities, so none may be cached.
+func writeJSON(ctx *fasthttp.RequestCtx, status int, v any) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		// Only our own response types reach here; they always marshal.
+		status, b = fasthttp.StatusInternalServerError, []byte(`{"error":{"code":"INTERNAL","message":"Something went wrong on our side."}}`)
+	}
+	ctx.Response.Header.Set("Cache-Control", "no-store")
+	ctx.SetContentType("application/json")
+	ctx.SetStatusCode(status)
+	ctx.SetBody(b)
+}

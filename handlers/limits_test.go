@@ -1,0 +1,109 @@
+package handlers_test
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/zectre/zectre-auth/authn"
+)
+
+func TestFailedLoginLimit(t *testing.T) {
+	policy := testPolicy()
+	policy.FailuresPerAccount = authn.Limit{N: 5, Window: time.Hour}
+	s := startService(t, storeURLForOneStore(t), policy)
+	token := s.signupLogin("gina@example.com")
+	key, _ := s.createKey(token, map[string]any{"name": "k"})
+
+	for i := range 5 {
+		r := s.do("POST", "/api/v1/auth/login", `{"email":"gina@example.com","password":"wrong-password"}`)
+		expect(t, r, 401, "INVALID_CREDENTIALS")
+		_ = i
+	}
+	r := s.do("POST", "/api/v1/auth/login", `{"email":"GINA@example.com","password":"hunter2abc"}`)
+	expect(t, r, 429, "RATE_LIMITED")
+	if secs, err := strconv.Atoi(r.header.Get("Retry-After")); err != nil || secs < 1 || secs > 3600 {
+		t.Fatalf("Retry-After %q", r.header.Get("Retry-After"))
+	}
+	// CLI completes count against the same account.
+	code := s.do("POST", "/api/v1/auth/cli/initiate", nil).str("code")
+	expect(t, s.do("POST", "/api/v1/auth/cli/complete", map[string]string{"code": code, "email": "gina@example.com", "password": testPassword}), 429, "RATE_LIMITED")
+	// The locked-out account's existing token and key keep working.
+	expect(t, s.do("GET", "/api/v1/user", nil, "Authorization", "Bearer "+token), 200, "")
+	expect(t, s.do("GET", "/api/v1/user", nil, "X-API-Key", key), 200, "")
+	// Other accounts are unaffected.
+	s.signupLogin("hank@example.com")
+}
+
+func TestPerAddressLimits(t *testing.T) {
+	policy := testPolicy()
+	policy.PerAddress[authn.ActionSignup] = authn.Limit{N: 3, Window: time.Minute}
+	policy.PerAddress[authn.ActionPoll] = authn.Limit{N: 2, Window: time.Minute}
+	s := startService(t, storeURLForOneStore(t), policy)
+	for i := range 3 {
+		expect(t, s.do("POST", "/api/v1/auth/signup", fmt.Sprintf(`{"email":"u%d@example.com","password":"hunter2abc"}`, i)), 201, "")
+	}
+	expect(t, s.do("POST", "/api/v1/auth/signup", `{"email":"u9@example.com","password":"hunter2abc"}`), 429, "RATE_LIMITED")
+	code := s.do("POST", "/api/v1/auth/cli/initiate", nil).str("code")
+	for range 2 {
+		expect(t, s.do("GET", "/api/v1/auth/cli/status/"+code, nil), 200, "")
+	}
+	expect(t, s.do("GET", "/api/v1/auth/cli/status/"+code, nil), 429, "RATE_LIMITED")
+}
+
+func TestBodyLimit(t *testing.T) {
+	s := startService(t, storeURLForOneStore(t), testPolicy())
+	big := `{"email":"big@example.com","password":"hunter2abc","name":"` + strings.Repeat("x", 1<<20) + `"}`
+	expect(t, s.do("POST", "/api/v1/auth/signup", big), 413, "PAYLOAD_TOO_LARGE")
+
+	// Chunked: no Content-Length, the limit still holds.
+	req, _ := http.NewRequest("POST", s.base+"/api/v1/auth/signup", io.MultiReader(strings.NewReader(big)))
+	req.ContentLength = -1
+	resp, err := s.http.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 413 || !strings.Contains(string(body), `"PAYLOAD_TOO_LARGE"`) || len(resp.TransferEncoding) != 0 && resp.TransferEncoding[0] != "chunked" {
+		t.Fatalf("chunked oversize: %d %s", resp.StatusCode, body)
+	}
+	if _, err := s.store.UserByEmail(t.Context(), "big@example.com"); err == nil {
+		t.Fatal("an oversized signup created an account")
+	}
+	// Just under the limit is read (and refused only for its content).
+	ok := `{"email":"big@example.com","password":"hunter2abc","name":"` + strings.Repeat("x", 1<<19) + `"}`
+	expect(t, s.do("POST", "/api/v1/auth/signup", ok), 400, "VALIDATION_ERROR")
+}
+
+func TestRouting(t *testing.T) {
+	s := startService(t, storeURLForOneStore(t), testPolicy())
+	expect(t, s.do("GET", "/nope", nil), 404, "NOT_FOUND")
+	expect(t, s.do("GET", "/api/v1/auth/signup", nil), 405, "METHOD_NOT_ALLOWED")
+	expect(t, s.do("PUT", "/api/v1/api-keys", nil), 405, "METHOD_NOT_ALLOWED")
+	expect(t, s.do("GET", "/api/v1/user/", nil), 404, "NOT_FOUND")
+	expect(t, s.do("GET", "/healthz", nil), 200, "")
+	expect(t, s.do("GET", "/readyz", nil), 200, "")
+
+	// A request line fasthttp cannot parse still gets the JSON envelope.
+	conn, err := net.Dial("tcp", strings.TrimPrefix(s.base, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	fmt.Fprintf(conn, "GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: %s\r\n\r\n", strings.Repeat("h", 64<<10))
+	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != 431 || !strings.Contains(string(body), `"HEADERS_TOO_LARGE"`) {
+		t.Fatalf("oversized header: %d %s", resp.StatusCode, body)
+	}
+}

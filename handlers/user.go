@@ -1,0 +1,90 @@
+package handlers
+
+import (
+	"strings"
+	"time"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/google/uuid"
+	"github.com/valyala/fasthttp"
+	"github.com/zectre/zectre-auth/authn"
+	"github.com/zectre/zectre-auth/store"
+)
+
+// Input bounds of part B.
+const (
+	maxEmailLength    = 254
+	minPasswordLength = 8    // code points
+	maxPasswordBytes  = 1024 // longer inputs are refused before any hashing
+	maxNameLength     = 200  // code points
+)
+
+// userJSON is the user object of part A.
+type userJSON struct {
+	ID        string  `json:"id"`
+	Email     string  `json:"email"`
+	Name      *string `json:"name"`
+	IsAdmin   bool    `json:"is_admin"`
+	CreatedAt string  `json:"created_at"`
+}
+
+func userObject(u store.User) userJSON {
+	return userJSON{ID: u.ID, Email: u.Email, Name: u.Name, IsAdmin: u.IsAdmin, CreatedAt: timestamp(u.CreatedAt)}
+}
+
+// timestamp formats t as RFC 3339 in UTC, to the second.
+func timestamp(t time.Time) string {
+	return t.UTC().Format(time.RFC3339)
+}
+
+func optionalTimestamp(t *time.Time) *string {
+	if t == nil {
+		return nil
+	}
+	s := timestamp(*t)
+	return &s
+}
+
+// normalizeEmail trims and lowercases an email and checks its shape: one
+// '@' with a non-empty local part and domain, no whitespace or control
+// characters, at most 254 characters.
+func normalizeEmail(s string) (string, bool) {
+	s = strings.ToLower(strings.TrimSpace(s))
+	if s == "" || len(s) > maxEmailLength || strings.Count(s, "@") != 1 {
+		return "", false
+	}
+	local, domain, _ := strings.Cut(s, "@")
+	if local == "" || domain == "" {
+		return "", false
+	}
+	for _, r := range s {
+		if unicode.IsSpace(r) || unicode.IsControl(r) || r == utf8.RuneError {
+			return "", false
+		}
+	}
+	return s, true
+}
+
+// checkPasswordSize refuses passwords too long to hash cheaply.
+func checkPasswordSize(p string) error {
+	if len(p) > maxPasswordBytes {
+		return validationError("The password must be at most 1024 bytes.")
+	}
+	return nil
+}
+
+func (a *API) currentUser(ctx *fasthttp.RequestCtx, u authn.AuthUser) error {
+	user, err := a.Store.UserByID(ctx, u.ID)
+	if err != nil {
+		return err
+	}
+	writeJSON(ctx, fasthttp.StatusOK, userObject(user))
+	return nil
+}
+
+// newID returns a time-ordered UUID (version 7), so that rows created in the
+// same instant still list in creation order.
+func newID() string {
+	return uuid.Must(uuid.NewV7()).String()
+}
