@@ -4,7 +4,7 @@
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -s -w -X main.version=$(VERSION)
 GO      ?= go
-FUZZTIME ?= 30s
+FUZZTIME ?= 20000x
 
 .PHONY: run build test bench lint fuzz clean
 

@@ -39,7 +39,7 @@ func (c *clock) Advance(d time.Duration) {
 
 // service is a running API on a real listener over a real database.
 type service struct {
-	t     *testing.T
+	t     testing.TB
 	base  string
 	store store.Store
 	clock *clock
@@ -68,7 +68,13 @@ func stores(t *testing.T, fn func(t *testing.T, url string)) {
 	t.Run("postgres", func(t *testing.T) { fn(t, storetest.PostgresURL(t)) })
 }
 
-func startService(t *testing.T, url string, policy authn.LimitPolicy) *service {
+func startService(t testing.TB, url string, policy authn.LimitPolicy) *service {
+	t.Helper()
+	return startServiceWith(t, url, policy, testParams)
+}
+
+// startServiceWith lets benchmarks pay the real hashing cost.
+func startServiceWith(t testing.TB, url string, policy authn.LimitPolicy, params authn.PasswordParams) *service {
 	t.Helper()
 	ctx := context.Background()
 	st, err := store.Open(ctx, url)
@@ -76,7 +82,7 @@ func startService(t *testing.T, url string, policy authn.LimitPolicy) *service {
 		t.Fatalf("open store: %v", err)
 	}
 	t.Cleanup(func() { st.Close() })
-	pw, err := authn.NewPasswords(testParams, 4)
+	pw, err := authn.NewPasswords(params, 4)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -175,7 +181,7 @@ func (s *service) do(method, path string, body any, headers ...string) reply {
 }
 
 // expect fails unless r has the status and, for errors, the code.
-func expect(t *testing.T, r reply, status int, code string) {
+func expect(t testing.TB, r reply, status int, code string) {
 	t.Helper()
 	if r.status != status || r.code() != code {
 		t.Fatalf("got %d %q, want %d %q; body %s", r.status, r.code(), status, code, r.raw)
@@ -210,6 +216,6 @@ func (s *service) createKey(token string, body map[string]any) (string, string) 
 
 // storeURLForOneStore is for tests of HTTP behaviour that does not depend on
 // the store: they run on SQLite only.
-func storeURLForOneStore(t *testing.T) string {
+func storeURLForOneStore(t testing.TB) string {
 	return storetest.SQLiteURL(t)
 }

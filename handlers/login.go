@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"strings"
+	"time"
 	"unicode"
 	"unicode/utf8"
 
@@ -11,6 +12,10 @@ import (
 	"github.com/zectre/zectre-auth/authn"
 	"github.com/zectre/zectre-auth/store"
 )
+
+// hashWait bounds how long a request queues for a password hashing slot
+// before it is answered 429; the queue cannot grow without limit.
+const hashWait = 3 * time.Second
 
 type signupRequest struct {
 	Email    *string `json:"email"`
@@ -44,7 +49,9 @@ func (a *API) signup(ctx *fasthttp.RequestCtx) error {
 		}
 		name = req.Name
 	}
-	hash, err := a.Passwords.Hash(ctx, password)
+	hctx, cancel := context.WithTimeout(ctx, hashWait)
+	hash, err := a.Passwords.Hash(hctx, password)
+	cancel()
 	if err != nil {
 		return err
 	}
@@ -119,7 +126,9 @@ func (a *API) checkPassword(ctx *fasthttp.RequestCtx, rawEmail, password, method
 			return store.User{}, err
 		}
 	}
-	ok, rehash, err := a.Passwords.Verify(ctx, password, u.PasswordHash)
+	hctx, cancel := context.WithTimeout(ctx, hashWait)
+	ok, rehash, err := a.Passwords.Verify(hctx, password, u.PasswordHash)
+	cancel()
 	if err != nil && !errors.Is(err, authn.ErrBusy) && u.PasswordHash != "" {
 		a.Log.Error("stored password hash is unreadable", "user_id", u.ID, "err", err)
 		ok, err = false, nil

@@ -73,6 +73,7 @@ func serve(args []string, stderr io.Writer) int {
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
 	log.Info("listening", "addr", ln.Addr().String(), "config", cfg.String(), "version", versionString())
+	warnNotYetServed(log, cfg)
 
 	select {
 	case err := <-served:
@@ -111,5 +112,21 @@ func limitPolicy(l config.Limits) authn.LimitPolicy {
 			authn.ActionInitiate: {N: int64(l.CLIInitiatesPerAddress), Window: time.Minute},
 			authn.ActionPoll:     {N: int64(l.CLIPollsPerAddress), Window: time.Minute},
 		},
+	}
+}
+
+// warnNotYetServed names settings that are accepted and validated but not
+// acted on by this version, so that nobody believes they are in force.
+func warnNotYetServed(log *slog.Logger, cfg config.Config) {
+	unused := map[string]bool{
+		"ZECTRE_AUTH_REDIS_URL (counters and caches are in-process)": cfg.RedisURL != "",
+		"ZECTRE_AUTH_CATALOG_JWKS_URL (catalog tokens are refused)":  cfg.Auth.CatalogJWKSURL != "",
+		"ZECTRE_AUTH_UPSTREAM (other paths answer 404)":              cfg.Upstream != "",
+		"routes (other paths answer 404)":                            len(cfg.Routes) > 0,
+	}
+	for setting, set := range unused {
+		if set {
+			log.Warn("setting not in effect in this version", "setting", setting)
+		}
 	}
 }
