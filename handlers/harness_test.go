@@ -76,35 +76,9 @@ func startService(t testing.TB, url string, policy authn.LimitPolicy) *service {
 // startServiceWith lets benchmarks pay the real hashing cost.
 func startServiceWith(t testing.TB, url string, policy authn.LimitPolicy, params authn.PasswordParams) *service {
 	t.Helper()
-	ctx := context.Background()
-	st, err := store.Open(ctx, url)
-	if err != nil {
-		t.Fatalf("open store: %v", err)
-	}
-	t.Cleanup(func() { st.Close() })
-	pw, err := authn.NewPasswords(params, 4)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tokens, err := authn.NewTokens(bytes.Repeat([]byte("k"), 32), authn.DefaultTokenTTL)
-	if err != nil {
-		t.Fatal(err)
-	}
 	clk := &clock{t: time.Now().UTC()}
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	api := &handlers.API{
-		Store:     st,
-		Passwords: pw,
-		Tokens:    tokens,
-		Limits:    &authn.Limits{Counter: cache.NewLocalCounter(1024), Policy: policy},
-		Resolver: authn.NewResolver(
-			authn.TokenAuthenticator{Tokens: tokens, Users: st},
-			authn.KeyAuthenticator{Keys: st, Now: clk.Now},
-		),
-		AuthURLBase: "http://dashboard.test",
-		Now:         clk.Now,
-		Log:         log,
-	}
+	api := newTestAPI(t, url, policy, params, clk.Now)
+	st, log := api.Store, api.Log
 	srv := handlers.NewServer(handlers.NewRouter(api).Handler, log)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -218,4 +192,36 @@ func (s *service) createKey(token string, body map[string]any) (string, string) 
 // the store: they run on SQLite only.
 func storeURLForOneStore(t testing.TB) string {
 	return storetest.SQLiteURL(t)
+}
+
+// newTestAPI wires an API over a real store, as the service does, with a
+// settable clock and a quiet log.
+func newTestAPI(t testing.TB, url string, policy authn.LimitPolicy, params authn.PasswordParams, now func() time.Time) *handlers.API {
+	t.Helper()
+	st, err := store.Open(context.Background(), url)
+	if err != nil {
+		t.Fatalf("open store: %v", err)
+	}
+	t.Cleanup(func() { st.Close() })
+	pw, err := authn.NewPasswords(params, 4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tokens, err := authn.NewTokens(bytes.Repeat([]byte("k"), 32), authn.DefaultTokenTTL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &handlers.API{
+		Store:     st,
+		Passwords: pw,
+		Tokens:    tokens,
+		Limits:    &authn.Limits{Counter: cache.NewLocalCounter(1024), Policy: policy},
+		Resolver: authn.NewResolver(
+			authn.TokenAuthenticator{Tokens: tokens, Users: st},
+			authn.KeyAuthenticator{Keys: st, Now: now},
+		),
+		AuthURLBase: "http://dashboard.test",
+		Now:         now,
+		Log:         slog.New(slog.NewTextHandler(io.Discard, nil)),
+	}
 }
