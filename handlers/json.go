@@ -44,6 +44,7 @@ func writeJSON(ctx *fasthttp.RequestCtx, status int, v any) {
 		status, b = fasthttp.StatusInternalServerError, []byte(`{"error":{"code":"INTERNAL","message":"Something went wrong on our side."}}`)
 	}
 	ctx.Response.Header.Set("Cache-Control", "no-store")
+	ctx.Response.Header.Set("X-Content-Type-Options", "nosniff")
 	ctx.SetContentType("application/json")
 	ctx.SetStatusCode(status)
 	ctx.SetBody(b)

@@ -128,3 +128,28 @@ func noneToken(sub string) string {
 	claims, _ := json.Marshal(map[string]any{"sub": sub, "iss": "zectre-auth", "exp": time.Now().Add(time.Hour).Unix()})
 	return enc([]byte(`{"alg":"none","typ":"JWT"}`)) + "." + enc(claims) + "."
 }
+
+// TestRehashOnLogin: a hash made under weaker parameters is replaced at the
+// next successful login, and the password keeps working.
+func TestRehashOnLogin(t *testing.T) {
+	stores(t, func(t *testing.T, url string) {
+		weak := startService(t, url, testPolicy())
+		expect(t, weak.do("POST", "/api/v1/auth/signup", `{"email":"ivy@example.com","password":"hunter2abc"}`), 201, "")
+		before, err := weak.store.UserByEmail(t.Context(), "ivy@example.com")
+		if err != nil {
+			t.Fatal(err)
+		}
+		stronger := testParams
+		stronger.Memory *= 2
+		s := startServiceWith(t, url, testPolicy(), stronger)
+		expect(t, s.do("POST", "/api/v1/auth/login", `{"email":"ivy@example.com","password":"hunter2abc"}`), 200, "")
+		after, err := s.store.UserByEmail(t.Context(), "ivy@example.com")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if after.PasswordHash == before.PasswordHash || !strings.Contains(after.PasswordHash, "m=128,") {
+			t.Fatalf("hash not upgraded: %q -> %q", before.PasswordHash, after.PasswordHash)
+		}
+		expect(t, s.do("POST", "/api/v1/auth/login", `{"email":"ivy@example.com","password":"hunter2abc"}`), 200, "")
+	})
+}
