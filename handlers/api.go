@@ -34,13 +34,21 @@ type API struct {
 	Log         *slog.Logger
 }
 
-type handlerFunc func(ctx *fasthttp.RequestCtx) error
+type handlerFunc func(ctx context.Context, rc *fasthttp.RequestCtx) error
+
+// requestTimeout bounds the work of one request: store calls, hashing.
+const requestTimeout = 30 * time.Second
 
 // handle adapts a handler that returns an error to fasthttp.
 func (a *API) handle(h handlerFunc) fasthttp.RequestHandler {
-	return func(ctx *fasthttp.RequestCtx) {
-		if err := h(ctx); err != nil {
-			writeError(ctx, a.Log, err)
+	return func(rc *fasthttp.RequestCtx) {
+		// A context of its own: the RequestCtx is recycled after the handler
+		// returns, so nothing that may outlive it (context watchers of
+		// derived contexts, drivers) may hold it.
+		ctx, cancel := context.WithTimeout(context.Background(), requestTimeout)
+		defer cancel()
+		if err := h(ctx, rc); err != nil {
+			writeError(rc, a.Log, err)
 		}
 	}
 }
@@ -76,11 +84,11 @@ func NewRouter(a *API) *router.Router {
 	r.HandleMethodNotAllowed = true
 	r.HandleOPTIONS = false
 	a.Register(r)
-	r.NotFound = func(ctx *fasthttp.RequestCtx) { writeError(ctx, a.Log, errNotFound) }
-	r.MethodNotAllowed = func(ctx *fasthttp.RequestCtx) { writeError(ctx, a.Log, errMethod) }
-	r.PanicHandler = func(ctx *fasthttp.RequestCtx, v any) {
-		a.Log.Error("handler panicked", "panic", v, "path", string(ctx.Path()))
-		writeError(ctx, a.Log, newError(500, "INTERNAL", "Something went wrong on our side."))
+	r.NotFound = func(rc *fasthttp.RequestCtx) { writeError(rc, a.Log, errNotFound) }
+	r.MethodNotAllowed = func(rc *fasthttp.RequestCtx) { writeError(rc, a.Log, errMethod) }
+	r.PanicHandler = func(rc *fasthttp.RequestCtx, v any) {
+		a.Log.Error("handler panicked", "panic", v, "path", string(rc.Path()))
+		writeError(rc, a.Log, newError(500, "INTERNAL", "Something went wrong on our side."))
 	}
 	return r
 }
@@ -100,8 +108,8 @@ func NewServer(h fasthttp.RequestHandler, log *slog.Logger) *fasthttp.Server {
 		ReadBufferSize:        16 << 10,
 		NoDefaultServerHeader: true,
 		Logger:                connLogger{log},
-		ErrorHandler: func(ctx *fasthttp.RequestCtx, err error) {
-			writeError(ctx, log, readError(err))
+		ErrorHandler: func(rc *fasthttp.RequestCtx, err error) {
+			writeError(rc, log, readError(err))
 		},
 	}
 }
@@ -118,18 +126,18 @@ func readError(err error) error {
 	}
 }
 
-func (a *API) healthz(ctx *fasthttp.RequestCtx) error {
-	writeJSON(ctx, fasthttp.StatusOK, map[string]string{"status": "ok"})
+func (a *API) healthz(ctx context.Context, rc *fasthttp.RequestCtx) error {
+	writeJSON(rc, fasthttp.StatusOK, map[string]string{"status": "ok"})
 	return nil
 }
 
-func (a *API) readyz(ctx *fasthttp.RequestCtx) error {
+func (a *API) readyz(ctx context.Context, rc *fasthttp.RequestCtx) error {
 	c, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
 	if err := a.Store.Ping(c); err != nil {
 		return &Error{Status: 503, Code: "SERVICE_UNAVAILABLE", Message: "The database is unreachable.", Err: err}
 	}
-	writeJSON(ctx, fasthttp.StatusOK, map[string]string{"status": "ready"})
+	writeJSON(rc, fasthttp.StatusOK, map[string]string{"status": "ready"})
 	return nil
 }
 

@@ -1,6 +1,7 @@
 package handlers
 
 import (
+	"context"
 	"errors"
 	"math"
 	"slices"
@@ -42,7 +43,7 @@ type createdKeyJSON struct {
 	CreatedAt string   `json:"created_at"`
 }
 
-func (a *API) listKeys(ctx *fasthttp.RequestCtx, u authn.AuthUser) error {
+func (a *API) listKeys(ctx context.Context, rc *fasthttp.RequestCtx, u authn.AuthUser) error {
 	keys, err := a.Store.ListAPIKeys(ctx, u.ID)
 	if err != nil {
 		return err
@@ -55,7 +56,7 @@ func (a *API) listKeys(ctx *fasthttp.RequestCtx, u authn.AuthUser) error {
 			CreatedAt: timestamp(k.CreatedAt),
 		})
 	}
-	writeJSON(ctx, fasthttp.StatusOK, map[string][]keyJSON{"data": data})
+	writeJSON(rc, fasthttp.StatusOK, map[string][]keyJSON{"data": data})
 	return nil
 }
 
@@ -65,9 +66,9 @@ type createKeyRequest struct {
 	ExpiresInDays *float64  `json:"expires_in_days"`
 }
 
-func (a *API) createKey(ctx *fasthttp.RequestCtx, u authn.AuthUser) error {
+func (a *API) createKey(ctx context.Context, rc *fasthttp.RequestCtx, u authn.AuthUser) error {
 	var req createKeyRequest
-	if err := decodeBody(ctx, &req); err != nil {
+	if err := decodeBody(rc, &req); err != nil {
 		return err
 	}
 	name := strings.TrimSpace(deref(req.Name))
@@ -98,15 +99,15 @@ func (a *API) createKey(ctx *fasthttp.RequestCtx, u authn.AuthUser) error {
 		return err
 	}
 	a.Log.Info("api key created", "user_id", u.ID, "key_id", k.ID, "key_prefix", k.Prefix)
-	writeJSON(ctx, fasthttp.StatusCreated, createdKeyJSON{
+	writeJSON(rc, fasthttp.StatusCreated, createdKeyJSON{
 		ID: k.ID, Name: k.Name, Key: raw, Prefix: k.Prefix, Scopes: k.Scopes,
 		ExpiresAt: optionalTimestamp(k.ExpiresAt), CreatedAt: timestamp(k.CreatedAt),
 	})
 	return nil
 }
 
-func (a *API) deleteKey(ctx *fasthttp.RequestCtx, u authn.AuthUser) error {
-	id, _ := ctx.UserValue("id").(string)
+func (a *API) deleteKey(ctx context.Context, rc *fasthttp.RequestCtx, u authn.AuthUser) error {
+	id, _ := rc.UserValue("id").(string)
 	k, err := a.Store.DeleteAPIKey(ctx, u.ID, id)
 	if errors.Is(err, store.ErrNotFound) {
 		return newError(404, "NOT_FOUND", "No API key of yours has this id.")
@@ -115,7 +116,7 @@ func (a *API) deleteKey(ctx *fasthttp.RequestCtx, u authn.AuthUser) error {
 		return err
 	}
 	a.Log.Info("api key deleted", "user_id", u.ID, "key_id", k.ID, "key_prefix", k.Prefix)
-	ctx.SetStatusCode(fasthttp.StatusNoContent)
+	rc.SetStatusCode(fasthttp.StatusNoContent)
 	return nil
 }
 

@@ -1,48 +1,49 @@
 package handlers
 
 import (
+	"context"
 	"github.com/valyala/fasthttp"
 	"github.com/zectre/zectre-auth/authn"
 )
 
 // authedFunc is a handler for an (auth) route.
-type authedFunc func(ctx *fasthttp.RequestCtx, u authn.AuthUser) error
+type authedFunc func(ctx context.Context, rc *fasthttp.RequestCtx, u authn.AuthUser) error
 
 // authed resolves the caller before h runs; no or a bad credential ends the
 // request with 401.
 func (a *API) authed(h authedFunc) handlerFunc {
-	return func(ctx *fasthttp.RequestCtx) error {
-		u, err := a.resolve(ctx)
+	return func(ctx context.Context, rc *fasthttp.RequestCtx) error {
+		u, err := a.resolve(ctx, rc)
 		if err != nil {
 			return err
 		}
-		return h(ctx, u)
+		return h(ctx, rc, u)
 	}
 }
 
 // needScope refuses API keys that lack scope.
 func (a *API) needScope(scope string, h authedFunc) authedFunc {
-	return func(ctx *fasthttp.RequestCtx, u authn.AuthUser) error {
+	return func(ctx context.Context, rc *fasthttp.RequestCtx, u authn.AuthUser) error {
 		if !u.HasScope(scope) {
 			return authn.ErrInsufficientScope
 		}
-		return h(ctx, u)
+		return h(ctx, rc, u)
 	}
 }
 
 // resolve finds the caller and writes the audit line of the attempt. The
 // line names the method, the user or the key's public prefix, and the
 // client address; never a credential.
-func (a *API) resolve(ctx *fasthttp.RequestCtx) (authn.AuthUser, error) {
+func (a *API) resolve(ctx context.Context, rc *fasthttp.RequestCtx) (authn.AuthUser, error) {
 	c := authn.Credentials{
-		Authorization: string(ctx.Request.Header.Peek(fasthttp.HeaderAuthorization)),
-		APIKey:        string(ctx.Request.Header.Peek("X-API-Key")),
+		Authorization: string(rc.Request.Header.Peek(fasthttp.HeaderAuthorization)),
+		APIKey:        string(rc.Request.Header.Peek("X-API-Key")),
 	}
 	u, err := a.Resolver.Resolve(ctx, c)
 	if err == authn.ErrNoCredential {
 		return u, err
 	}
-	attrs := []any{"client", clientAddr(ctx), "path", string(ctx.Path())}
+	attrs := []any{"client", clientAddr(rc), "path", string(rc.Path())}
 	if err != nil {
 		e := toError(err)
 		attrs = append(attrs, "outcome", "denied", "code", e.Code, "reason", err.Error())
@@ -70,6 +71,6 @@ func keyPrefix(c authn.Credentials) string {
 }
 
 // clientAddr is the address limits and logs attribute a request to.
-func clientAddr(ctx *fasthttp.RequestCtx) string {
-	return ctx.RemoteIP().String()
+func clientAddr(rc *fasthttp.RequestCtx) string {
+	return rc.RemoteIP().String()
 }

@@ -30,14 +30,14 @@ type initiateResponse struct {
 	ExpiresAt string `json:"expires_at"`
 }
 
-func (a *API) cliInitiate(ctx *fasthttp.RequestCtx) error {
-	if err := a.Limits.Take(ctx, authn.ActionInitiate, clientAddr(ctx)); err != nil {
+func (a *API) cliInitiate(ctx context.Context, rc *fasthttp.RequestCtx) error {
+	if err := a.Limits.Take(ctx, authn.ActionInitiate, clientAddr(rc)); err != nil {
 		return err
 	}
 	var req initiateRequest
 	// The body is optional here: a bare POST starts an unnamed login.
-	if len(ctx.PostBody()) > 0 {
-		if err := decodeBody(ctx, &req); err != nil {
+	if len(rc.PostBody()) > 0 {
+		if err := decodeBody(rc, &req); err != nil {
 			return err
 		}
 	}
@@ -54,7 +54,7 @@ func (a *API) cliInitiate(ctx *fasthttp.RequestCtx) error {
 	if err := a.Store.CreateCLISession(ctx, s); err != nil {
 		return err
 	}
-	writeJSON(ctx, fasthttp.StatusOK, initiateResponse{
+	writeJSON(rc, fasthttp.StatusOK, initiateResponse{
 		Code:      code,
 		AuthURL:   strings.TrimRight(a.AuthURLBase, "/") + "/auth/cli?code=" + code,
 		ExpiresAt: timestamp(s.ExpiresAt),
@@ -68,11 +68,11 @@ type statusResponse struct {
 	User   *userJSON `json:"user"`
 }
 
-func (a *API) cliStatus(ctx *fasthttp.RequestCtx) error {
-	if err := a.Limits.Take(ctx, authn.ActionPoll, clientAddr(ctx)); err != nil {
+func (a *API) cliStatus(ctx context.Context, rc *fasthttp.RequestCtx) error {
+	if err := a.Limits.Take(ctx, authn.ActionPoll, clientAddr(rc)); err != nil {
 		return err
 	}
-	code, _ := ctx.UserValue("code").(string)
+	code, _ := rc.UserValue("code").(string)
 	s, err := a.cliSession(ctx, code)
 	if err != nil {
 		return err
@@ -83,10 +83,10 @@ func (a *API) cliStatus(ctx *fasthttp.RequestCtx) error {
 		if !a.Now().Before(s.ExpiresAt) {
 			status = "expired"
 		}
-		writeJSON(ctx, fasthttp.StatusOK, statusResponse{Status: status})
+		writeJSON(rc, fasthttp.StatusOK, statusResponse{Status: status})
 		return nil
 	case store.CLICompleted:
-		return a.deliver(ctx, code, s.CodeDigest)
+		return a.deliver(ctx, rc, code, s.CodeDigest)
 	default:
 		return errSessionUsed
 	}
@@ -94,7 +94,7 @@ func (a *API) cliStatus(ctx *fasthttp.RequestCtx) error {
 
 // deliver hands the sealed key to the first poll after completion and
 // erases it; every later poll is SESSION_USED.
-func (a *API) deliver(ctx *fasthttp.RequestCtx, code string, digest [32]byte) error {
+func (a *API) deliver(ctx context.Context, rc *fasthttp.RequestCtx, code string, digest [32]byte) error {
 	s, err := a.Store.DeliverCLISession(ctx, digest)
 	switch {
 	case errors.Is(err, store.ErrSessionUsed):
@@ -113,7 +113,7 @@ func (a *API) deliver(ctx *fasthttp.RequestCtx, code string, digest [32]byte) er
 		return err
 	}
 	key, user := string(raw), userObject(u)
-	writeJSON(ctx, fasthttp.StatusOK, statusResponse{Status: "completed", APIKey: &key, User: &user})
+	writeJSON(rc, fasthttp.StatusOK, statusResponse{Status: "completed", APIKey: &key, User: &user})
 	return nil
 }
 
@@ -129,9 +129,9 @@ type completeResponse struct {
 	User    userJSON `json:"user"`
 }
 
-func (a *API) cliComplete(ctx *fasthttp.RequestCtx) error {
+func (a *API) cliComplete(ctx context.Context, rc *fasthttp.RequestCtx) error {
 	var req completeRequest
-	if err := decodeBody(ctx, &req); err != nil {
+	if err := decodeBody(rc, &req); err != nil {
 		return err
 	}
 	if req.Code == nil || req.Email == nil || req.Password == nil {
@@ -149,7 +149,7 @@ func (a *API) cliComplete(ctx *fasthttp.RequestCtx) error {
 	case !now.Before(s.ExpiresAt):
 		return errCodeExpired
 	}
-	u, err := a.checkPassword(ctx, *req.Email, *req.Password, "cli")
+	u, err := a.checkPassword(ctx, rc, *req.Email, *req.Password, "cli")
 	if err != nil {
 		return err
 	}
@@ -175,8 +175,8 @@ func (a *API) cliComplete(ctx *fasthttp.RequestCtx) error {
 	case err != nil:
 		return err
 	}
-	a.Log.Info("cli login completed", "user_id", u.ID, "key_id", k.ID, "key_prefix", k.Prefix, "client", clientAddr(ctx))
-	writeJSON(ctx, fasthttp.StatusOK, completeResponse{Success: true, APIKey: raw, User: userObject(u)})
+	a.Log.Info("cli login completed", "user_id", u.ID, "key_id", k.ID, "key_prefix", k.Prefix, "client", clientAddr(rc))
+	writeJSON(rc, fasthttp.StatusOK, completeResponse{Success: true, APIKey: raw, User: userObject(u)})
 	return nil
 }
 

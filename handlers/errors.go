@@ -94,19 +94,19 @@ type errorBody struct {
 
 // writeError answers with the error envelope. Server faults are logged in
 // full; the client sees only the code and sentence.
-func writeError(ctx *fasthttp.RequestCtx, log *slog.Logger, err error) {
+func writeError(rc *fasthttp.RequestCtx, log *slog.Logger, err error) {
 	e := toError(err)
 	if e.Status >= 500 {
-		log.Error("request failed", "status", e.Status, "method", string(ctx.Method()), "path", string(ctx.Path()), "err", err)
+		log.Error("request failed", "status", e.Status, "method", string(rc.Method()), "path", string(rc.Path()), "err", err)
 	}
 	if e.Status == fasthttp.StatusUnauthorized {
-		ctx.Response.Header.Set("WWW-Authenticate", `Bearer realm="zectre"`)
+		rc.Response.Header.Set("WWW-Authenticate", `Bearer realm="zectre"`)
 	}
 	if e.RetryAfter > 0 {
 		secs := int64(math.Ceil(e.RetryAfter.Seconds()))
-		ctx.Response.Header.Set("Retry-After", strconv.FormatInt(max(secs, 1), 10))
+		rc.Response.Header.Set("Retry-After", strconv.FormatInt(max(secs, 1), 10))
 	}
 	var body errorBody
 	body.Error.Code, body.Error.Message = e.Code, e.Message
-	writeJSON(ctx, e.Status, body)
+	writeJSON(rc, e.Status, body)
 }

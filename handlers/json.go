@@ -16,8 +16,8 @@ const MaxBodySize = 1 << 20
 // decodeBody reads a JSON object into dst (a pointer to a struct). The body
 // must be valid UTF-8 and one object whose fields have the declared types;
 // unknown fields are ignored. Anything else is INVALID_JSON.
-func decodeBody(ctx *fasthttp.RequestCtx, dst any) error {
-	return decodeJSON(ctx.PostBody(), dst)
+func decodeBody(rc *fasthttp.RequestCtx, dst any) error {
+	return decodeJSON(rc.PostBody(), dst)
 }
 
 func decodeJSON(body []byte, dst any) error {
@@ -37,15 +37,15 @@ func decodeJSON(body []byte, dst any) error {
 
 // writeJSON answers with v as JSON. Responses of the Authentication API carry
 // credentials or identities, so none may be cached.
-func writeJSON(ctx *fasthttp.RequestCtx, status int, v any) {
+func writeJSON(rc *fasthttp.RequestCtx, status int, v any) {
 	b, err := json.Marshal(v)
 	if err != nil {
 		// Only our own response types reach here; they always marshal.
 		status, b = fasthttp.StatusInternalServerError, []byte(`{"error":{"code":"INTERNAL","message":"Something went wrong on our side."}}`)
 	}
-	ctx.Response.Header.Set("Cache-Control", "no-store")
-	ctx.Response.Header.Set("X-Content-Type-Options", "nosniff")
-	ctx.SetContentType("application/json")
-	ctx.SetStatusCode(status)
-	ctx.SetBody(b)
+	rc.Response.Header.Set("Cache-Control", "no-store")
+	rc.Response.Header.Set("X-Content-Type-Options", "nosniff")
+	rc.SetContentType("application/json")
+	rc.SetStatusCode(status)
+	rc.SetBody(b)
 }

@@ -23,12 +23,12 @@ type signupRequest struct {
 	Name     *string `json:"name"`
 }
 
-func (a *API) signup(ctx *fasthttp.RequestCtx) error {
-	if err := a.Limits.Take(ctx, authn.ActionSignup, clientAddr(ctx)); err != nil {
+func (a *API) signup(ctx context.Context, rc *fasthttp.RequestCtx) error {
+	if err := a.Limits.Take(ctx, authn.ActionSignup, clientAddr(rc)); err != nil {
 		return err
 	}
 	var req signupRequest
-	if err := decodeBody(ctx, &req); err != nil {
+	if err := decodeBody(rc, &req); err != nil {
 		return err
 	}
 	email, ok := normalizeEmail(deref(req.Email))
@@ -62,8 +62,8 @@ func (a *API) signup(ctx *fasthttp.RequestCtx) error {
 	if err := a.Store.CreateUser(ctx, u); err != nil {
 		return err
 	}
-	a.Log.Info("signup", "user_id", u.ID, "client", clientAddr(ctx))
-	writeJSON(ctx, fasthttp.StatusCreated, userObject(u))
+	a.Log.Info("signup", "user_id", u.ID, "client", clientAddr(rc))
+	writeJSON(rc, fasthttp.StatusCreated, userObject(u))
 	return nil
 }
 
@@ -78,15 +78,15 @@ type loginResponse struct {
 	User      userJSON `json:"user"`
 }
 
-func (a *API) login(ctx *fasthttp.RequestCtx) error {
+func (a *API) login(ctx context.Context, rc *fasthttp.RequestCtx) error {
 	var req loginRequest
-	if err := decodeBody(ctx, &req); err != nil {
+	if err := decodeBody(rc, &req); err != nil {
 		return err
 	}
 	if req.Email == nil || req.Password == nil {
 		return validationError("Both email and password are required.")
 	}
-	u, err := a.checkPassword(ctx, *req.Email, *req.Password, "password")
+	u, err := a.checkPassword(ctx, rc, *req.Email, *req.Password, "password")
 	if err != nil {
 		return err
 	}
@@ -94,7 +94,7 @@ func (a *API) login(ctx *fasthttp.RequestCtx) error {
 	if err != nil {
 		return err
 	}
-	writeJSON(ctx, fasthttp.StatusOK, loginResponse{Token: token, ExpiresAt: timestamp(exp), User: userObject(u)})
+	writeJSON(rc, fasthttp.StatusOK, loginResponse{Token: token, ExpiresAt: timestamp(exp), User: userObject(u)})
 	return nil
 }
 
@@ -102,11 +102,11 @@ func (a *API) login(ctx *fasthttp.RequestCtx) error {
 // complete). Unknown email, wrong password and disabled account cost one
 // hash each; failures count against the account and the address; the
 // account's state is revealed only to someone who knows its password.
-func (a *API) checkPassword(ctx *fasthttp.RequestCtx, rawEmail, password, method string) (store.User, error) {
+func (a *API) checkPassword(ctx context.Context, rc *fasthttp.RequestCtx, rawEmail, password, method string) (store.User, error) {
 	if err := checkPasswordSize(password); err != nil {
 		return store.User{}, err
 	}
-	addr := clientAddr(ctx)
+	addr := clientAddr(rc)
 	email, valid := normalizeEmail(rawEmail)
 	if !valid {
 		email = strings.ToLower(strings.TrimSpace(rawEmail))

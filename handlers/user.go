@@ -1,6 +1,7 @@
 package handlers
 
 import (
+	"context"
 	"strings"
 	"time"
 	"unicode"
@@ -74,12 +75,12 @@ func checkPasswordSize(p string) error {
 	return nil
 }
 
-func (a *API) currentUser(ctx *fasthttp.RequestCtx, u authn.AuthUser) error {
+func (a *API) currentUser(ctx context.Context, rc *fasthttp.RequestCtx, u authn.AuthUser) error {
 	user, err := a.Store.UserByID(ctx, u.ID)
 	if err != nil {
 		return err
 	}
-	writeJSON(ctx, fasthttp.StatusOK, userObject(user))
+	writeJSON(rc, fasthttp.StatusOK, userObject(user))
 	return nil
 }
 
