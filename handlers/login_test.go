@@ -153,3 +153,19 @@ func TestRehashOnLogin(t *testing.T) {
 		expect(t, s.do("POST", "/api/v1/auth/login", `{"email":"ivy@example.com","password":"hunter2abc"}`), 200, "")
 	})
 }
+
+// TestStoreDown: with the database gone, routes that need it answer 503
+// SERVICE_UNAVAILABLE (never 500), and /readyz says not ready.
+func TestStoreDown(t *testing.T) {
+	stores(t, func(t *testing.T, url string) {
+		s := startService(t, url, testPolicy())
+		token := s.signupLogin("joe@example.com")
+		s.store.Close()
+		expect(t, s.do("POST", "/api/v1/auth/login", `{"email":"joe@example.com","password":"hunter2abc"}`), 503, "SERVICE_UNAVAILABLE")
+		expect(t, s.do("POST", "/api/v1/auth/signup", `{"email":"kim@example.com","password":"hunter2abc"}`), 503, "SERVICE_UNAVAILABLE")
+		expect(t, s.do("GET", "/api/v1/user", nil, "Authorization", "Bearer "+token), 503, "SERVICE_UNAVAILABLE")
+		expect(t, s.do("POST", "/api/v1/auth/cli/initiate", nil), 503, "SERVICE_UNAVAILABLE")
+		expect(t, s.do("GET", "/readyz", nil), 503, "SERVICE_UNAVAILABLE")
+		expect(t, s.do("GET", "/healthz", nil), 200, "")
+	})
+}

@@ -101,7 +101,8 @@ func sqliteError(err error) error {
 	if errors.Is(err, sql.ErrNoRows) {
 		return ErrNotFound
 	}
-	if errors.Is(err, sql.ErrConnDone) {
+	// database/sql does not export its "database is closed" error.
+	if errors.Is(err, sql.ErrConnDone) || err.Error() == "sql: database is closed" {
 		return fmt.Errorf("%w: %w", ErrUnavailable, err)
 	}
 	var se *sqlite.Error
