@@ -2,6 +2,7 @@ package handlers
 
 import (
 	"context"
+
 	"github.com/valyala/fasthttp"
 	"github.com/zectre/zectre-auth/authn"
 )
