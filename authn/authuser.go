@@ -3,7 +3,10 @@
 // It knows nothing about HTTP: it takes strings and returns (AuthUser, error).
 package authn
 
-import "errors"
+import (
+	"errors"
+	"time"
+)
 
 // Method says how a caller authenticated.
 type Method string
@@ -26,6 +29,8 @@ type AuthUser struct {
 	Method   Method
 	APIKeyID string   // set for MethodAPIKey
 	Scopes   []string // an API key's scopes; tokens carry ScopeAll
+	// CreatedAt is when the account was created (part of the user object).
+	CreatedAt time.Time
 }
 
 // HasScope reports whether the caller holds scope, directly or through "*".

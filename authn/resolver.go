@@ -160,7 +160,7 @@ func activeUser(ctx context.Context, d Directory, id string, invalid error) (sto
 
 func authUser(u store.User, m Method, keyID string, scopes []string) AuthUser {
 	return AuthUser{
-		ID: u.ID, Email: u.Email, Name: u.Name, IsAdmin: u.IsAdmin,
+		ID: u.ID, Email: u.Email, Name: u.Name, IsAdmin: u.IsAdmin, CreatedAt: u.CreatedAt,
 		Method: m, APIKeyID: keyID, Scopes: scopes,
 	}
 }

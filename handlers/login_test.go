@@ -11,7 +11,8 @@ import (
 func TestLoginAndCurrentUser(t *testing.T) {
 	stores(t, func(t *testing.T, url string) {
 		s := startService(t, url, testPolicy())
-		expect(t, s.do("POST", "/api/v1/auth/signup", `{"email":"alice@example.com","password":"hunter2abc","name":"Alice"}`), 201, "")
+		signup := s.do("POST", "/api/v1/auth/signup", `{"email":"alice@example.com","password":"hunter2abc","name":"Alice"}`)
+		expect(t, signup, 201, "")
 
 		r := s.do("POST", "/api/v1/auth/login", `{"email":"ALICE@example.com ","password":"hunter2abc"}`)
 		expect(t, r, 200, "")
@@ -45,7 +46,7 @@ func TestLoginAndCurrentUser(t *testing.T) {
 
 		r = s.do("GET", "/api/v1/user", nil, "Authorization", "Bearer "+token)
 		expect(t, r, 200, "")
-		if r.str("email") != "alice@example.com" || r.str("name") != "Alice" || r.str("id") != claims.Sub {
+		if r.str("email") != "alice@example.com" || r.str("name") != "Alice" || r.str("id") != claims.Sub || r.str("created_at") != signup.str("created_at") {
 			t.Fatalf("current user: %s", r.raw)
 		}
 		expect(t, s.do("GET", "/api/v1/user", nil, "Authorization", "bearer "+token), 200, "")
