@@ -18,7 +18,7 @@ const DefaultTokenTTL = 7 * 24 * time.Hour
 const MaxTokenLength = 8192
 
 // TokenIssuer is the iss claim of every token this service issues and the
-// only one it accepts.
+// only one it accepts (a token without iss is accepted: see Verify).
 const TokenIssuer = "zectre-auth"
 
 // minSecretLen is the shortest HS256 secret accepted, in bytes (RFC 7518
@@ -52,7 +52,6 @@ func NewTokens(secret []byte, ttl time.Duration) (*Tokens, error) {
 	t.parser = jwt.NewParser(
 		jwt.WithValidMethods([]string{jwt.SigningMethodHS256.Alg()}),
 		jwt.WithExpirationRequired(),
-		jwt.WithIssuer(TokenIssuer),
 		jwt.WithIssuedAt(),
 		jwt.WithLeeway(tokenLeeway),
 		// Canonical base64 only, so a token has exactly one accepted spelling.
@@ -89,7 +88,8 @@ func (t *Tokens) Issue(userID string, now time.Time) (token string, expiresAt ti
 	return token, expiresAt, nil
 }
 
-// Verify checks token (signature, algorithm, exp, iat, iss, sub) and returns
+// Verify checks token (signature, algorithm, exp, iat, sub, and iss when
+// present) and returns
 // the user id it was issued to. Every failure wraps ErrInvalidToken; it does
 // not look at whether the user still exists or is enabled.
 func (t *Tokens) Verify(token string) (userID string, err error) {
@@ -103,6 +103,11 @@ func (t *Tokens) Verify(token string) (userID string, err error) {
 	}
 	if claims.Subject == "" {
 		return "", fmt.Errorf("%w: no subject", ErrInvalidToken)
+	}
+	// Tokens signed with the shared secret by another zectre service may
+	// carry no issuer; one that names an issuer must name this service.
+	if claims.Issuer != "" && claims.Issuer != TokenIssuer {
+		return "", fmt.Errorf("%w: issuer is not %s", ErrInvalidToken, TokenIssuer)
 	}
 	return claims.Subject, nil
 }

@@ -197,7 +197,6 @@ func TestTokenRejects(t *testing.T) {
 		{"exp not a number", sign(t, jwt.SigningMethodHS256, with(c, "exp", "soon"), testSecret)},
 		{"exp null", sign(t, jwt.SigningMethodHS256, with(c, "exp", nil), testSecret)},
 		{"wrong iss", sign(t, jwt.SigningMethodHS256, with(c, "iss", "zectre-catalog"), testSecret)},
-		{"missing iss", sign(t, jwt.SigningMethodHS256, without(c, "iss"), testSecret)},
 		{"missing sub", sign(t, jwt.SigningMethodHS256, without(c, "sub"), testSecret)},
 		{"empty sub", sign(t, jwt.SigningMethodHS256, with(c, "sub", ""), testSecret)},
 		{"sub not a string", sign(t, jwt.SigningMethodHS256, with(c, "sub", 42), testSecret)},
@@ -337,5 +336,19 @@ func BenchmarkTokenIssue(b *testing.B) {
 		if _, _, err := tk.Issue("0b7e2f0c-8a4e-4f55-9d2c-2f1e4b7a9c11", now); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// A token signed with the shared secret but without iss (as another zectre
+// service may issue) is accepted; any other issuer is not.
+func TestTokenWithoutIssuer(t *testing.T) {
+	tk := newTestTokens(t)
+	c := validClaims()
+	id, err := tk.Verify(sign(t, jwt.SigningMethodHS256, without(c, "iss"), testSecret))
+	if err != nil || id != c["sub"] {
+		t.Fatalf("no iss: %q, %v", id, err)
+	}
+	if _, err := tk.Verify(sign(t, jwt.SigningMethodHS256, with(c, "iss", ""), testSecret)); err != nil {
+		t.Fatalf("empty iss: %v", err)
 	}
 }
