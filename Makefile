@@ -6,7 +6,7 @@ LDFLAGS := -s -w -X main.version=$(VERSION)
 GO      ?= go
 FUZZTIME ?= 20000x
 
-.PHONY: run build test bench lint fuzz clean
+.PHONY: run build test bench loadtest lint fuzz clean
 
 run: ## serve on :47080 with the embedded default (SQLite under ./data)
 	$(GO) run -ldflags "$(LDFLAGS)" ./cmd/zectre-auth serve
@@ -19,6 +19,10 @@ test: ## the whole suite, with the race detector
 
 bench: ## benchmarks (figures, never pass/fail)
 	$(GO) test -run='^$$' -bench=. -benchmem ./...
+
+LOADTEST_FLAGS ?=
+loadtest: build ## wrk against forward-auth and proxy mode, with baselines in the same run (needs wrk; nginx optional)
+	$(GO) run ./cmd/zectre-loadtest -binary bin/zectre-auth $(LOADTEST_FLAGS)
 
 lint: ## gofmt and go vet
 	@unformatted=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \

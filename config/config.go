@@ -31,6 +31,15 @@ const (
 	// MinJWTSecretBytes is the shortest HS256 secret accepted (RFC 7518
 	// §3.2: a key of at least the hash output size).
 	MinJWTSecretBytes = 32
+
+	// DefaultUpstreamTimeout bounds one upstream exchange: connecting,
+	// sending the request and receiving the response headers.
+	DefaultUpstreamTimeout = Duration(60 * time.Second)
+	// DefaultRedisPrefix starts every Redis key of the service.
+	DefaultRedisPrefix = "zectre-auth:"
+
+	// MaxUpstreamTimeout is the largest upstream_timeout accepted.
+	MaxUpstreamTimeout = Duration(time.Hour)
 )
 
 // Windows over which the Limits counts apply.
@@ -63,6 +72,9 @@ type Config struct {
 	// RedisURL is redis://, rediss:// or unix:// for the shared cache, rate
 	// limits and revocation. Default empty: in-process cache, single replica.
 	RedisURL string `toml:"redis_url" env:"ZECTRE_AUTH_REDIS_URL"`
+	// RedisPrefix starts every Redis key the service writes, so that several
+	// deployments can share one Redis. Default DefaultRedisPrefix.
+	RedisPrefix string `toml:"redis_prefix" env:"ZECTRE_AUTH_REDIS_PREFIX"`
 	// JWTSecret is the HS256 signing secret, at least MinJWTSecretBytes bytes.
 	// Default empty: generated once and kept in DataDir (SQLite only; with
 	// Postgres every replica must share it, so it is required).
@@ -70,6 +82,10 @@ type Config struct {
 	// Upstream is the default upstream base URL (http or https). Default
 	// empty: requests outside the auth API get 404.
 	Upstream string `toml:"upstream" env:"ZECTRE_AUTH_UPSTREAM"`
+	// UpstreamTimeout bounds connecting to an upstream, writing the request
+	// and waiting for each read of the response. Default
+	// DefaultUpstreamTimeout (60 s); at most MaxUpstreamTimeout.
+	UpstreamTimeout Duration `toml:"upstream_timeout"`
 	// DashboardURL is the base of auth_url in the CLI flow. Default empty:
 	// the service serves /auth/cli itself under PublicURL.
 	DashboardURL string `toml:"dashboard_url" env:"ZECTRE_AUTH_DASHBOARD_URL"`
@@ -164,12 +180,14 @@ func DefaultMaxConcurrentHashes() int {
 // an empty environment.
 func Default() Config {
 	return Config{
-		Listen:         DefaultListen,
-		AdminListen:    DefaultAdminListen,
-		DatabaseURL:    DefaultDatabaseURL,
-		DataDir:        DefaultDataDir,
-		DefaultAuth:    DefaultDefaultAuth,
-		TrustedProxies: DefaultTrustedProxies(),
+		Listen:          DefaultListen,
+		AdminListen:     DefaultAdminListen,
+		DatabaseURL:     DefaultDatabaseURL,
+		DataDir:         DefaultDataDir,
+		DefaultAuth:     DefaultDefaultAuth,
+		TrustedProxies:  DefaultTrustedProxies(),
+		UpstreamTimeout: DefaultUpstreamTimeout,
+		RedisPrefix:     DefaultRedisPrefix,
 		Limits: Limits{
 			LoginFailuresPerAccount: DefaultLoginFailuresPerAccount,
 			LoginFailuresPerAddress: DefaultLoginFailuresPerAddress,

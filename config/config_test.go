@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 )
 
 // envOf turns a map into the env lookup Load takes.
@@ -425,4 +426,18 @@ func FuzzLoad(f *testing.F) {
 		_ = c.SQLitePath()
 		_ = c.String()
 	})
+}
+
+func TestLoadUpstreamTimeout(t *testing.T) {
+	c, err := Load(writeFile(t, "upstream_timeout = \"90s\"\n"), envOf(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.UpstreamTimeout.Std() != 90*time.Second {
+		t.Fatalf("upstream_timeout = %s, want 1m30s", c.UpstreamTimeout.Std())
+	}
+	if _, err := Load(writeFile(t, "upstream_timeout = \"soon\"\n"), envOf(nil)); err == nil ||
+		!strings.Contains(err.Error(), "is not a duration") {
+		t.Fatalf("bad duration: err = %v", err)
+	}
 }

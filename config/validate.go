@@ -20,8 +20,14 @@ func (c Config) Validate() error {
 	v.sameListener()
 	v.database()
 	v.redis()
+	if !validRedisPrefix(c.RedisPrefix) {
+		v.add("redis_prefix", "must be 1 to 64 printable ASCII characters without spaces")
+	}
 	v.jwtSecret()
 	v.httpURL("upstream", c.Upstream, true)
+	if c.UpstreamTimeout <= 0 || c.UpstreamTimeout > MaxUpstreamTimeout {
+		v.add("upstream_timeout", "must be more than 0s and at most %s", MaxUpstreamTimeout.Std())
+	}
 	v.httpURL("dashboard_url", c.DashboardURL, true)
 	v.httpURL("public_url", c.PublicURL, true)
 	if c.DataDir == "" {
@@ -239,4 +245,16 @@ func (v *validator) limits() {
 			v.add(f.key, "must be a positive integer, got %d", f.n)
 		}
 	}
+}
+
+func validRedisPrefix(p string) bool {
+	if len(p) < 1 || len(p) > 64 {
+		return false
+	}
+	for i := 0; i < len(p); i++ {
+		if p[i] <= ' ' || p[i] >= 0x7f {
+			return false
+		}
+	}
+	return true
 }

@@ -101,6 +101,10 @@ func TestValidate(t *testing.T) {
 			c.TrustedProxies = []string{"10.0.0.0/8", "192.168.0.1", "::1", "300.0.0.0/8", "fe80::1%eth0", ""}
 		}, []string{"trusted_proxies[3]", "trusted_proxies[4]", "trusted_proxies[5]"}, "invalid CIDR \"300.0.0.0/8\""},
 		{"no trusted proxies", func(c *Config) { c.TrustedProxies = nil }, nil, ""},
+		{"redis_prefix empty", func(c *Config) { c.RedisPrefix = "" }, []string{"redis_prefix"}, "1 to 64"},
+		{"redis_prefix space", func(c *Config) { c.RedisPrefix = "a b" }, []string{"redis_prefix"}, "without spaces"},
+		{"upstream_timeout zero", func(c *Config) { c.UpstreamTimeout = 0 }, []string{"upstream_timeout"}, "more than 0s"},
+		{"upstream_timeout too long", func(c *Config) { c.UpstreamTimeout = 2 * MaxUpstreamTimeout }, []string{"upstream_timeout"}, "at most 1h0m0s"},
 		{"limits", func(c *Config) { c.Limits.LoginFailuresPerAccount, c.Limits.MaxConcurrentHashes = 0, -3 },
 			[]string{"limits.login_failures_per_account", "limits.max_concurrent_hashes"}, "got -3"},
 	} {
