@@ -72,10 +72,15 @@ func (r *Resolver) Resolve(ctx context.Context, c Credentials) (AuthUser, error)
 	return AuthUser{}, ErrNoCredential
 }
 
-// TokenAuthenticator accepts the service's own HS256 bearer tokens.
+// TokenAuthenticator accepts the service's own HS256 bearer tokens. With a
+// CatalogAuthenticator in the chain, put that one first: it takes the
+// catalog's tokens and leaves every other bearer token to this one.
 type TokenAuthenticator struct {
 	Tokens *Tokens
 	Users  Directory
+	// Cache, when set, spares a token seen before its signature check until
+	// it expires; the user is still loaded on every request.
+	Cache *TokenCache
 }
 
 // Authenticate implements Authenticator.
@@ -84,7 +89,7 @@ func (a TokenAuthenticator) Authenticate(ctx context.Context, c Credentials) (Au
 	if tok == "" || strings.HasPrefix(tok, KeyPrefix) {
 		return AuthUser{}, ErrNotResponsible
 	}
-	id, err := a.Tokens.Verify(tok)
+	id, err := a.verify(tok)
 	if err != nil {
 		return AuthUser{}, err
 	}
@@ -93,6 +98,23 @@ func (a TokenAuthenticator) Authenticate(ctx context.Context, c Credentials) (Au
 		return AuthUser{}, err
 	}
 	return authUser(u, MethodJWT, "", []string{ScopeAll}), nil
+}
+
+// verify returns the user id tok was issued to, from the cache when it
+// verified before.
+func (a TokenAuthenticator) verify(tok string) (string, error) {
+	if a.Cache == nil {
+		return a.Tokens.Verify(tok)
+	}
+	if id, ok := a.Cache.get(tok, MethodJWT); ok {
+		return id, nil
+	}
+	id, exp, err := a.Tokens.verifyExpiry(tok)
+	if err != nil {
+		return "", err
+	}
+	a.Cache.put(tok, MethodJWT, id, exp)
+	return id, nil
 }
 
 // KeyAuthenticator accepts API keys from X-API-Key, or from a bearer token

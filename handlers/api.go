@@ -19,8 +19,9 @@ import (
 // CLICodeTTL is how long a CLI login code can be completed.
 const CLICodeTTL = 10 * time.Minute
 
-// API holds what the handlers need. Every field is required except Now and
-// Log, which default to time.Now and slog.Default().
+// API holds what the handlers need. Every field is required except Now,
+// Log and Audit: Now and Log default to time.Now and slog.Default(); without
+// Audit the lines of authentication attempts go to Log.
 type API struct {
 	Store     store.Store
 	Resolver  *authn.Resolver
@@ -32,6 +33,9 @@ type API struct {
 	AuthURLBase string
 	Now         func() time.Time
 	Log         *slog.Logger
+	// Audit receives one line per authentication attempt (shared with the
+	// edge, so that both write through one buffered writer).
+	Audit *authn.Audit
 }
 
 type handlerFunc func(ctx context.Context, rc *fasthttp.RequestCtx) error
@@ -42,6 +46,10 @@ const requestTimeout = 30 * time.Second
 // handle adapts a handler that returns an error to fasthttp.
 func (a *API) handle(h handlerFunc) fasthttp.RequestHandler {
 	return func(rc *fasthttp.RequestCtx) {
+		if err := readBody(rc); err != nil {
+			writeError(rc, a.Log, err)
+			return
+		}
 		// A context of its own: the RequestCtx is recycled after the handler
 		// returns, so nothing that may outlive it (context watchers of
 		// derived contexts, drivers) may hold it.
@@ -93,16 +101,27 @@ func NewRouter(a *API) *router.Router {
 	return r
 }
 
-// NewServer returns a fasthttp server for h with the API's limits, answering
-// requests it cannot read with the JSON error envelope.
+// NewServer returns a fasthttp server for h (NewHandler, or a bare
+// NewRouter) answering requests it cannot read with the JSON error envelope.
+//
+// Request bodies are streamed: the handler runs once the headers are read
+// and reads the body itself, so that an upload through the edge passes
+// without being held in memory. The Authentication API applies its 1 MiB
+// limit while reading (readBody); MaxRequestBodySize here only sizes what
+// the server reads ahead. ReadTimeout and WriteTimeout bound a request and
+// its answer; the edge turns them into idle timeouts while it streams.
 func NewServer(h fasthttp.RequestHandler, log *slog.Logger) *fasthttp.Server {
 	return &fasthttp.Server{
 		Handler:            h,
 		Name:               "zectre-auth",
+		StreamRequestBody:  true,
 		MaxRequestBodySize: MaxBodySize,
-		ReadTimeout:        30 * time.Second,
-		WriteTimeout:       30 * time.Second,
-		IdleTimeout:        2 * time.Minute,
+		// A multipart upload is forwarded as it is, not parsed into
+		// temporary files.
+		DisablePreParseMultipartForm: true,
+		ReadTimeout:                  30 * time.Second,
+		WriteTimeout:                 30 * time.Second,
+		IdleTimeout:                  2 * time.Minute,
 		// Large enough for a bearer token at authn.MaxTokenLength, so that
 		// an oversized token is refused by the verifier, not the reader.
 		ReadBufferSize:        16 << 10,

@@ -2,6 +2,7 @@ package handlers
 
 import (
 	"context"
+	"net/netip"
 
 	"github.com/valyala/fasthttp"
 	"github.com/zectre/zectre-auth/authn"
@@ -32,7 +33,7 @@ func (a *API) needScope(scope string, h authedFunc) authedFunc {
 	}
 }
 
-// resolve finds the caller and writes the audit line of the attempt. The
+// resolve finds the caller and records the audit line of the attempt. The
 // line names the method, the user or the key's public prefix, and the
 // client address; never a credential.
 func (a *API) resolve(ctx context.Context, rc *fasthttp.RequestCtx) (authn.AuthUser, error) {
@@ -44,31 +45,37 @@ func (a *API) resolve(ctx context.Context, rc *fasthttp.RequestCtx) (authn.AuthU
 	if err == authn.ErrNoCredential {
 		return u, err
 	}
-	attrs := []any{"client", clientAddr(rc), "path", string(rc.Path())}
+	e := authn.AuditEventFor(c)
+	e.Source, e.Path = "api", string(rc.Path())
+	if ip, ok := netip.AddrFromSlice(rc.RemoteIP()); ok {
+		e.Client = ip.Unmap()
+	}
 	if err != nil {
-		e := toError(err)
-		attrs = append(attrs, "outcome", "denied", "code", e.Code, "reason", err.Error())
-		if p := keyPrefix(c); p != "" {
-			attrs = append(attrs, "key_prefix", p)
-		}
-		a.Log.Info("auth", attrs...)
-		return u, err
+		e.Outcome, e.Code, e.Reason = "denied", toError(err).Code, err.Error()
+	} else {
+		e.Outcome, e.Method, e.UserID, e.KeyID = "ok", string(u.Method), u.ID, u.APIKeyID
 	}
-	attrs = append(attrs, "outcome", "ok", "method", string(u.Method), "user_id", u.ID)
-	if u.APIKeyID != "" {
-		attrs = append(attrs, "key_id", u.APIKeyID)
-	}
-	a.Log.Info("auth", attrs...)
-	return u, nil
+	a.record(e)
+	return u, err
 }
 
-// keyPrefix is the public prefix of a presented API key, for logs.
-func keyPrefix(c authn.Credentials) string {
-	k := c.APIKey
-	if len(k) < 8 || k[:len(authn.KeyPrefix)] != authn.KeyPrefix {
-		return ""
+// record writes an audit line through the shared audit writer, or, without
+// one, to the log.
+func (a *API) record(e authn.AuditEvent) {
+	if a.Audit != nil {
+		a.Audit.Record(e)
+		return
 	}
-	return k[:8]
+	attrs := []any{"outcome", e.Outcome, "source", e.Source, "client", e.Client.String(), "path", e.Path}
+	for _, kv := range [...][2]string{
+		{"method", e.Method}, {"code", e.Code}, {"user_id", e.UserID}, {"key_id", e.KeyID},
+		{"key_prefix", e.KeyPrefix}, {"reason", e.Reason},
+	} {
+		if kv[1] != "" {
+			attrs = append(attrs, kv[0], kv[1])
+		}
+	}
+	a.Log.Info("auth", attrs...)
 }
 
 // clientAddr is the address limits and logs attribute a request to.

@@ -9,6 +9,7 @@ import (
 
 	"github.com/valyala/fasthttp"
 	"github.com/zectre/zectre-auth/authn"
+	"github.com/zectre/zectre-auth/proxy"
 	"github.com/zectre/zectre-auth/store"
 )
 
@@ -76,10 +77,22 @@ func toError(err error) *Error {
 		return &Error{Status: 401, Code: "INVALID_API_KEY", Message: "The API key is invalid, revoked or expired.", Err: err}
 	case errors.Is(err, authn.ErrInsufficientScope):
 		return &Error{Status: 403, Code: "INSUFFICIENT_SCOPE", Message: "The API key lacks a scope this route needs.", Err: err}
+	case errors.Is(err, authn.ErrSubjectConflict):
+		return &Error{Status: 409, Code: "EMAIL_EXISTS", Message: "A local account already uses this token's email; a catalog account is never joined to it by email.", Err: err}
 	case errors.Is(err, store.ErrEmailExists):
 		return &Error{Status: 409, Code: "EMAIL_EXISTS", Message: "This email is already registered.", Err: err}
 	case errors.Is(err, store.ErrUnavailable):
 		return &Error{Status: 503, Code: "SERVICE_UNAVAILABLE", Message: "A backing store is unavailable; try again shortly.", Err: err}
+	case errors.Is(err, proxy.ErrBadPath):
+		return &Error{Status: 400, Code: "INVALID_PATH", Message: "The request path cannot be normalised safely.", Err: err}
+	case errors.Is(err, proxy.ErrClientBody):
+		return &Error{Status: 400, Code: errBadRequest.Code, Message: "The request body could not be read.", Err: err}
+	case errors.Is(err, proxy.ErrNoUpstream):
+		return &Error{Status: 404, Code: errNotFound.Code, Message: errNotFound.Message, Err: err}
+	case errors.Is(err, proxy.ErrUpstreamTimeout):
+		return &Error{Status: 504, Code: "UPSTREAM_TIMEOUT", Message: "The upstream did not answer in time.", Err: err}
+	case errors.Is(err, proxy.ErrUpstreamUnavailable):
+		return &Error{Status: 502, Code: "UPSTREAM_UNAVAILABLE", Message: "The upstream is unavailable.", Err: err}
 	default:
 		return &Error{Status: 500, Code: "INTERNAL", Message: "Something went wrong on our side.", Err: err}
 	}

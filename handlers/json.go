@@ -13,6 +13,31 @@ import (
 // MaxBodySize is the request body limit of the Authentication API.
 const MaxBodySize = 1 << 20
 
+// readBody makes the request body available to PostBody, refusing bodies
+// over MaxBodySize with 413, chunked ones included. The server streams
+// request bodies (so that uploads through the edge are not held in memory);
+// under streaming fasthttp enforces no body limit itself (its
+// MaxRequestBodySize only sizes what it reads ahead), and PostBody would read
+// a stream of any length into memory. So the limit is applied here, by
+// reading through a limit before any handler of the API sees the body.
+func readBody(rc *fasthttp.RequestCtx) error {
+	if !rc.Request.IsBodyStream() {
+		return nil // not streamed: the server's MaxRequestBodySize applied
+	}
+	if rc.Request.Header.ContentLength() > MaxBodySize {
+		return errTooLarge
+	}
+	body, err := io.ReadAll(io.LimitReader(rc.RequestBodyStream(), MaxBodySize+1))
+	if err != nil {
+		return &Error{Status: errBadRequest.Status, Code: errBadRequest.Code, Message: errBadRequest.Message, Err: err}
+	}
+	if len(body) > MaxBodySize {
+		return errTooLarge
+	}
+	rc.Request.SetBodyRaw(body)
+	return nil
+}
+
 // decodeBody reads a JSON object into dst (a pointer to a struct). The body
 // must be valid UTF-8 and one object whose fields have the declared types;
 // unknown fields are ignored. Anything else is INVALID_JSON.

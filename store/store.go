@@ -89,6 +89,19 @@ type Store interface {
 	SetDisabled(ctx context.Context, email string, disabled bool) (User, error)
 	SetAdmin(ctx context.Context, email string, admin bool) (User, error)
 
+	// UserBySubject returns the user linked to an external identity (the
+	// issuer and subject of a catalog token, compared exactly); ErrNotFound
+	// when the identity was never linked.
+	UserBySubject(ctx context.Context, issuer, subject string) (User, error)
+	// LinkSubject creates u (as CreateUser would) and links it to issuer and
+	// subject, atomically, and returns the stored user. When the identity is
+	// already linked, also by a concurrent caller, nothing is created and the
+	// linked user is returned, so racing first sights converge on one user.
+	// When u's email belongs to a user not linked to this identity, nothing
+	// is created and the error is ErrEmailExists: an email is never a reason
+	// to link.
+	LinkSubject(ctx context.Context, issuer, subject string, u User) (User, error)
+
 	CreateAPIKey(ctx context.Context, k APIKey) error
 	APIKeyByDigest(ctx context.Context, digest [32]byte) (APIKey, error)
 	// ListAPIKeys returns a user's keys, newest first.

@@ -5,7 +5,9 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/zectre/zectre-auth/cache/cachetest"
 	"github.com/zectre/zectre-auth/store/storetest"
 )
 
@@ -70,17 +72,27 @@ func TestPostgresRestart(t *testing.T) {
 }
 
 // TestUsersCommands administers a running service's accounts from another
-// process: a disabled account's token and key stop working at once.
+// process. A disabled account's token and key stop working: within the
+// SQLite change watch's interval on the embedded default, at once through
+// Redis, and within the fallback TTL on PostgreSQL without Redis (one
+// replica; docs/edge.md).
 func TestUsersCommands(t *testing.T) {
-	stores := map[string]func(t *testing.T) []string{
-		"sqlite": func(t *testing.T) []string { return env("ZECTRE_AUTH_DATABASE_URL=" + storetest.SQLiteURL(t)) },
-		"postgres": func(t *testing.T) []string {
-			return env("ZECTRE_AUTH_DATABASE_URL="+storetest.PostgresURL(t), "ZECTRE_AUTH_JWT_SECRET="+testSecret)
-		},
+	postgres := func(t *testing.T) []string {
+		return env("ZECTRE_AUTH_DATABASE_URL="+storetest.PostgresURL(t), "ZECTRE_AUTH_JWT_SECRET="+testSecret)
 	}
-	for name, mk := range stores {
-		t.Run(name, func(t *testing.T) {
-			e := mk(t)
+	for _, tc := range []struct {
+		name  string
+		env   func(t *testing.T) []string
+		limit time.Duration
+	}{
+		{"sqlite", func(t *testing.T) []string { return env("ZECTRE_AUTH_DATABASE_URL=" + storetest.SQLiteURL(t)) }, time.Second},
+		{"postgres", postgres, 3 * time.Second},
+		{"postgres+redis", func(t *testing.T) []string {
+			return append(postgres(t), "ZECTRE_AUTH_REDIS_URL="+cachetest.RedisURL(t), "ZECTRE_AUTH_REDIS_PREFIX="+cachetest.Prefix(t))
+		}, 100 * time.Millisecond},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := tc.env(t)
 			dir := t.TempDir()
 			s := start(t, dir, e)
 			token, key := s.account("carol@example.com")
@@ -89,30 +101,31 @@ func TestUsersCommands(t *testing.T) {
 			if code != 0 || !strings.Contains(out, "disabled carol@example.com") {
 				t.Fatalf("users disable: %d %q %q", code, out, errOut)
 			}
-			if s.whoami("Authorization", "Bearer "+token) != 401 || s.whoami("X-API-Key", key) != 401 {
-				t.Fatal("a disabled account's credentials still work")
-			}
+			took := until(t, tc.limit, "disabled account's credentials refused", func() bool {
+				return s.whoami("Authorization", "Bearer "+token) == 401 && s.whoami("X-API-Key", key) == 401
+			})
+			t.Logf("disable took effect after %s", took)
 			if st, b := s.call("POST", "/api/v1/auth/login", `{"email":"carol@example.com","password":"hunter2abc"}`); st != 403 {
 				t.Fatalf("login of a disabled account: %d %v", st, b)
 			}
 			if _, _, code := command(t, dir, e, "users", "enable", "carol@example.com"); code != 0 {
 				t.Fatal("users enable failed")
 			}
-			if s.whoami("X-API-Key", key) != 200 {
-				t.Fatal("re-enabled account's key does not work")
-			}
+			until(t, tc.limit, "re-enabled account's key works", func() bool { return s.whoami("X-API-Key", key) == 200 })
 			if _, _, code := command(t, dir, e, "users", "promote", "carol@example.com"); code != 0 {
 				t.Fatal("users promote failed")
 			}
-			if _, b := s.call("GET", "/api/v1/user", "", "X-API-Key", key); b["is_admin"] != true {
-				t.Fatalf("promoted user: %v", b)
-			}
+			until(t, tc.limit, "promotion visible", func() bool {
+				_, b := s.call("GET", "/api/v1/user", "", "X-API-Key", key)
+				return b["is_admin"] == true
+			})
 			if _, _, code := command(t, dir, e, "users", "demote", "carol@example.com"); code != 0 {
 				t.Fatal("users demote failed")
 			}
-			if _, b := s.call("GET", "/api/v1/user", "", "X-API-Key", key); b["is_admin"] != false {
-				t.Fatalf("demoted user: %v", b)
-			}
+			until(t, tc.limit, "demotion visible", func() bool {
+				_, b := s.call("GET", "/api/v1/user", "", "X-API-Key", key)
+				return b["is_admin"] == false
+			})
 			_, errOut, code = command(t, dir, e, "users", "disable", "nobody@example.com")
 			if code != 1 || !strings.Contains(errOut, "no account") {
 				t.Fatalf("unknown email: %d %q", code, errOut)

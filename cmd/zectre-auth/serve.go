@@ -15,6 +15,7 @@ import (
 	"github.com/zectre/zectre-auth/cache"
 	"github.com/zectre/zectre-auth/config"
 	"github.com/zectre/zectre-auth/handlers"
+	"github.com/zectre/zectre-auth/proxy"
 )
 
 func serve(args []string, stderr io.Writer) int {
@@ -26,11 +27,11 @@ func serve(args []string, stderr io.Writer) int {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 
-	st, ok := openStore(ctx, cfg, stderr)
+	st, closeStore, ok := openStore(ctx, cfg, log, stderr)
 	if !ok {
 		return 1
 	}
-	defer st.Close()
+	defer closeStore()
 	secret, err := jwtSecret(cfg)
 	if err != nil {
 		fmt.Fprintln(stderr, "zectre-auth: ZECTRE_AUTH_JWT_SECRET:", err)
@@ -47,19 +48,45 @@ func serve(args []string, stderr io.Writer) int {
 		return 1
 	}
 	usage := cache.NewUsage(st, log)
+	verified := authn.NewTokenCache(authn.DefaultTokenCacheSize)
+	chain := []authn.Authenticator{
+		authn.TokenAuthenticator{Tokens: tokens, Users: st, Cache: verified},
+		authn.KeyAuthenticator{Keys: st, Usage: usage, Now: time.Now},
+	}
+	if cfg.Auth.CatalogJWKSURL != "" {
+		catalog, err := authn.NewCatalogAuthenticator(ctx, authn.CatalogOptions{
+			JWKSURL: cfg.Auth.CatalogJWKSURL, Issuer: cfg.Auth.JWTExpectedIss, Audience: cfg.Auth.JWTExpectedAud,
+			Users: st, Cache: verified, Logger: log,
+		})
+		if err != nil {
+			fmt.Fprintln(stderr, "zectre-auth: ZECTRE_AUTH_CATALOG_JWKS_URL:", err)
+			return 1
+		}
+		defer catalog.Close()
+		// The catalog decides first: it claims only asymmetric tokens.
+		chain = append([]authn.Authenticator{catalog}, chain...)
+	}
+	audit := authn.NewAudit(stderr)
 	api := &handlers.API{
-		Store:     st,
-		Passwords: passwords,
-		Tokens:    tokens,
-		Limits:    &authn.Limits{Counter: cache.NewLocalCounter(cache.DefaultLocalCounterSize), Policy: limitPolicy(cfg.Limits)},
-		Resolver: authn.NewResolver(
-			authn.TokenAuthenticator{Tokens: tokens, Users: st},
-			authn.KeyAuthenticator{Keys: st, Usage: usage, Now: time.Now},
-		),
+		Store:       st,
+		Passwords:   passwords,
+		Tokens:      tokens,
+		Limits:      &authn.Limits{Counter: st.Counter(), Policy: limitPolicy(cfg.Limits)},
+		Resolver:    authn.NewResolver(chain...),
 		AuthURLBase: cfg.AuthURLBase(),
 		Log:         log,
+		Audit:       audit,
 	}
-	srv := handlers.NewServer(handlers.NewRouter(api).Handler, log)
+	edge, err := proxy.New(proxy.Options{
+		Routes: cfg.Routes, Upstream: cfg.Upstream, DefaultAuth: cfg.DefaultAuth,
+		Trusted: cfg.TrustedPrefixes(), Resolver: api.Resolver, Audit: audit,
+		Timeout: cfg.UpstreamTimeout.Std(),
+	})
+	if err != nil {
+		fmt.Fprintln(stderr, "zectre-auth: routes:", err)
+		return 1
+	}
+	srv := handlers.NewServer(handlers.NewHandler(api, edge), log)
 
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
@@ -67,6 +94,7 @@ func serve(args []string, stderr io.Writer) int {
 		return 1
 	}
 	var background sync.WaitGroup
+	background.Go(func() { st.Run(ctx) })
 	background.Go(func() { usage.Run(ctx, cache.DefaultUsageInterval) })
 	background.Go(func() { api.PurgeCLISessions(ctx, 10*time.Minute) })
 
@@ -75,23 +103,25 @@ func serve(args []string, stderr io.Writer) int {
 	log.Info("listening", "addr", ln.Addr().String(), "config", cfg.String(), "version", versionString())
 	warnNotYetServed(log, cfg)
 
+	code := 0
 	select {
 	case err := <-served:
 		log.Error("server stopped", "err", err)
 		stop()
-		background.Wait()
-		return 1
+		code = 1
 	case <-ctx.Done():
+		log.Info("shutting down")
+		drain, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		if err := srv.ShutdownWithContext(drain); err != nil {
+			log.Warn("shutdown did not finish draining", "err", err)
+		}
 	}
-	log.Info("shutting down")
-	drain, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	if err := srv.ShutdownWithContext(drain); err != nil {
-		log.Warn("shutdown did not finish draining", "err", err)
-	}
+	edge.Close()
 	background.Wait() // flushes pending key use
+	audit.Close()
 	log.Info("stopped")
-	return 0
+	return code
 }
 
 // jwtSecret is the configured secret, or the one kept in the data dir
@@ -118,15 +148,7 @@ func limitPolicy(l config.Limits) authn.LimitPolicy {
 // warnNotYetServed names settings that are accepted and validated but not
 // acted on by this version, so that nobody believes they are in force.
 func warnNotYetServed(log *slog.Logger, cfg config.Config) {
-	unused := map[string]bool{
-		"ZECTRE_AUTH_REDIS_URL (counters and caches are in-process)": cfg.RedisURL != "",
-		"ZECTRE_AUTH_CATALOG_JWKS_URL (catalog tokens are refused)":  cfg.Auth.CatalogJWKSURL != "",
-		"ZECTRE_AUTH_UPSTREAM (other paths answer 404)":              cfg.Upstream != "",
-		"routes (other paths answer 404)":                            len(cfg.Routes) > 0,
-	}
-	for setting, set := range unused {
-		if set {
-			log.Warn("setting not in effect in this version", "setting", setting)
-		}
+	if cfg.AdminListen != config.DefaultAdminListen {
+		log.Warn("setting not in effect in this version", "setting", "ZECTRE_AUTH_ADMIN_LISTEN (no admin listener yet)")
 	}
 }

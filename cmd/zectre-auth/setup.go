@@ -6,9 +6,11 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"strings"
 
+	"github.com/zectre/zectre-auth/cache"
 	"github.com/zectre/zectre-auth/config"
 	"github.com/zectre/zectre-auth/store"
 )
@@ -42,13 +44,22 @@ func printProblems(w io.Writer, err error) {
 	}
 }
 
-func openStore(ctx context.Context, cfg config.Config, stderr io.Writer) (store.Store, bool) {
-	st, err := store.Open(ctx, cfg.DatabaseURL)
+// openStore opens the database behind the identity cache (Redis-backed when
+// configured). Every change goes through the cache, so that it reaches the
+// running replicas, also when an admin command makes it. close closes both.
+func openStore(ctx context.Context, cfg config.Config, log *slog.Logger, stderr io.Writer) (st *cache.Store, close func(), ok bool) {
+	db, err := store.Open(ctx, cfg.DatabaseURL)
 	if err != nil {
 		fmt.Fprintln(stderr, "zectre-auth: database:", err)
-		return nil, false
+		return nil, nil, false
 	}
-	return st, true
+	st, err = cache.Open(ctx, db, cache.Options{RedisURL: cfg.RedisURL, Prefix: cfg.RedisPrefix, Log: log})
+	if err != nil {
+		db.Close()
+		fmt.Fprintln(stderr, "zectre-auth: ZECTRE_AUTH_REDIS_URL:", err)
+		return nil, nil, false
+	}
+	return st, func() { st.Close(); db.Close() }, true
 }
 
 func migrate(args []string, stdout, stderr io.Writer) int {
@@ -81,11 +92,11 @@ func users(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	ctx := context.Background()
-	st, ok := openStore(ctx, cfg, stderr)
+	st, closeStore, ok := openStore(ctx, cfg, slog.New(slog.NewTextHandler(stderr, nil)), stderr)
 	if !ok {
 		return 1
 	}
-	defer st.Close()
+	defer closeStore()
 	var err error
 	switch action {
 	case "disable":

@@ -27,7 +27,7 @@ type environment struct {
 	closers []func()
 
 	bare, upstream, jwks, auth, nginx string // base URLs ("" when absent)
-	key, token, catalogToken              string
+	key, token, catalogToken          string
 }
 
 const (

@@ -1,0 +1,98 @@
+package authn
+
+import (
+	"crypto/sha256"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+	"github.com/maypok86/otter/v2"
+)
+
+// DefaultTokenCacheSize bounds the tokens a TokenCache remembers. An entry
+// measures about 230 bytes of heap (the 32-byte key, the user id, the method
+// and the expiry, and otter's node and policy bookkeeping), so a full cache
+// of the default size holds about 23 MB.
+const DefaultTokenCacheSize = 100_000
+
+// TokenCache remembers bearer tokens (the service's own and catalog tokens)
+// whose signature and claims verified, so that a token is checked
+// cryptographically once per replica and not again until it expires: an
+// RS256 verification costs tens of microseconds, a map lookup far less.
+//
+// It remembers only what verification proved, the user id and the token's
+// exp, never the user: the authenticators still load the user through their
+// Directory on every request, so disabling an account applies to cached
+// tokens at once. A cache hit needs the exact token string (the key is its
+// SHA-256), so a tampered token is always a miss.
+//
+// A nil *TokenCache is valid and remembers nothing.
+type TokenCache struct {
+	entries *otter.Cache[[32]byte, tokenEntry]
+	now     func() time.Time // tests move it
+}
+
+type tokenEntry struct {
+	userID string
+	method Method
+	exp    time.Time
+}
+
+// NewTokenCache returns a cache of at most size tokens (DefaultTokenCacheSize
+// when size <= 0). Entries leave at their token's exp, or earlier when the
+// cache is full.
+func NewTokenCache(size int) *TokenCache {
+	if size <= 0 {
+		size = DefaultTokenCacheSize
+	}
+	c := &TokenCache{now: time.Now}
+	c.entries = otter.Must(&otter.Options[[32]byte, tokenEntry]{
+		MaximumSize: size,
+		ExpiryCalculator: otter.ExpiryCreatingFunc(func(e otter.Entry[[32]byte, tokenEntry]) time.Duration {
+			return e.Value.exp.Sub(c.now())
+		}),
+	})
+	return c
+}
+
+// get returns the user id a token verified for, if it did so by method m and
+// has not expired. The expiry is checked here too, against the same clock as
+// put, so that otter's coarser clock cannot stretch a token's life.
+func (c *TokenCache) get(token string, m Method) (string, bool) {
+	if c == nil {
+		return "", false
+	}
+	e, ok := c.entries.GetIfPresent(tokenKey(token))
+	if !ok || e.method != m || !c.now().Before(e.exp) {
+		return "", false
+	}
+	return e.userID, true
+}
+
+// put remembers that token verified by method m for userID until exp. A
+// token without a future exp is not remembered.
+func (c *TokenCache) put(token string, m Method, userID string, exp time.Time) {
+	if c == nil || !c.now().Before(exp) {
+		return
+	}
+	c.entries.Set(tokenKey(token), tokenEntry{userID: userID, method: m, exp: exp})
+}
+
+// tokenKey is the cache key of a token: its SHA-256, so that the cache
+// holds no usable credential and a key is a fixed 32 bytes.
+func tokenKey(token string) [32]byte { return sha256.Sum256([]byte(token)) }
+
+// verifyExpiry is Verify for callers that cache the result: it also returns
+// the token's exp. The second, unverified parse reads a token that Verify
+// has just accepted, so it cannot fail in practice; if it did, the zero exp
+// only keeps the token out of the cache.
+func (t *Tokens) verifyExpiry(token string) (userID string, exp time.Time, err error) {
+	userID, err = t.Verify(token)
+	if err != nil {
+		return "", time.Time{}, err
+	}
+	var claims jwt.RegisteredClaims
+	if _, _, err := jwt.NewParser().ParseUnverified(token, &claims); err == nil && claims.ExpiresAt != nil {
+		exp = claims.ExpiresAt.Time
+	}
+	return userID, exp, nil
+}

@@ -1,0 +1,151 @@
+package proxy
+
+import (
+	"fmt"
+
+	"github.com/valyala/fasthttp"
+)
+
+// Serve handles one request in proxy mode: path is its normalised path
+// (NormalizePath of the raw path), the one the rules match and the upstream
+// receives. On success the response (status, headers, streaming body) is set
+// on rc; on error nothing is sent and the caller answers with the error.
+func (h *Handler) Serve(rc *fasthttp.RequestCtx, path string) error {
+	ex := acquireExchange()
+	s := &ex.s
+	peer := peerAddr(rc)
+	at := attempt{source: "proxy", path: path, peer: peer, requestID: requestID(&rc.Request.Header, s)}
+	// Every answer carries the request id, errors included.
+	rc.Response.Header.SetBytesV(HeaderRequestID, at.requestID)
+
+	d, err := h.decide(rc, bytesString(rc.Method()), path, &at)
+	if err != nil {
+		ex.release()
+		return err
+	}
+	up := h.targets[d.route.index]
+	if up == nil {
+		ex.release()
+		return ErrNoUpstream
+	}
+	if err := h.forward(rc, ex, up, path, &d, h.trust.contains(peer)); err != nil {
+		ex.release()
+		return err
+	}
+	return nil
+}
+
+// forward builds the upstream request as its own object from the client's
+// (which is never modified), sends it, and sets the answer on rc. On success
+// ex belongs to the response body (or was released); on error the caller
+// releases it.
+func (h *Handler) forward(rc *fasthttp.RequestCtx, ex *exchange, up *upstream, path string, d *decision, trusted bool) error {
+	req, s := &ex.req, &ex.s
+	rc.Request.Header.CopyTo(&req.Header)
+	req.Header.SetProtocol("HTTP/1.1") // whatever the client spoke; keep-alive and chunked upstream
+	stripRequest(&req.Header, trusted, s)
+	if d.authed {
+		setIdentity(&req.Header, &d.user, s)
+	}
+	req.Header.SetBytesV(HeaderRequestID, s.id)
+	setForwarded(rc, &req.Header, trusted, s)
+
+	// The target is exactly the decided path plus the raw query: never the
+	// raw request line, never a fragment, no userinfo from an absolute-form
+	// request. The client's Host is kept (the upstream builds its own URLs
+	// from it); without one, the upstream's address stands in.
+	u := &ex.uri
+	u.Reset()
+	u.SetScheme(up.scheme)
+	u.SetHost(up.host)
+	if up.prefix != "" {
+		s.val = append(append(s.val[:0], up.prefix...), path...)
+		u.SetPathBytes(s.val)
+	} else {
+		u.SetPath(path)
+	}
+	u.SetQueryStringBytes(rc.URI().QueryString())
+	req.SetURI(u) // as given: the client's request line is never parsed again
+	req.UseHostHeader = true
+	if host := rc.Host(); len(host) > 0 {
+		req.Header.SetHostBytes(host)
+	} else {
+		req.Header.SetHost(up.host)
+	}
+
+	switch {
+	case rc.Request.IsBodyStream():
+		if n := rc.Request.Header.ContentLength(); n != 0 {
+			ex.in = requestBody{r: rc.RequestBodyStream(), rc: rc, timeout: h.timeout}
+			req.SetBodyStream(&ex.in, n) // n < 0: chunked
+		}
+	default: // a server without StreamRequestBody has read the body already
+		if b := rc.Request.Body(); len(b) > 0 {
+			req.SetBodyRaw(b)
+		}
+	}
+
+	resp := &ex.resp
+	err := up.client.Do(req, resp)
+	ex.in.rc = nil
+	if err != nil {
+		if ex.in.err != nil {
+			return fmt.Errorf("%w: %w", ErrClientBody, ex.in.err)
+		}
+		return fmt.Errorf("%w (%s)", upstreamError(err), up.url)
+	}
+
+	resp.Header.CopyTo(&rc.Response.Header)
+	rc.Response.Header.SetProtocol(http11) // the server downgrades for HTTP/1.0 clients itself
+	stripResponse(&rc.Response.Header, s)
+	rc.Response.Header.SetBytesV(HeaderRequestID, s.id)
+	if !resp.IsBodyStream() {
+		rc.Response.SetBody(resp.Body())
+		ex.release()
+		return nil
+	}
+	ex.out = responseBody{ex: ex, body: resp.BodyStream(), conn: rc.Conn(), timeout: h.timeout}
+	n := resp.Header.ContentLength()
+	if n < 0 {
+		n = -1 // chunked towards the client, also for a body that ends with the connection
+	}
+	rc.Response.SetBodyStream(&ex.out, n)
+	return nil
+}
+
+var http11 = []byte("HTTP/1.1")
+
+// setForwarded sets X-Forwarded-For/-Proto/-Host. A trusted peer's values
+// are extended (For) or kept (Proto, Host); anyone else's were removed by
+// stripRequest and are replaced by what this connection shows.
+func setForwarded(rc *fasthttp.RequestCtx, h *fasthttp.RequestHeader, trusted bool, s *scratch) {
+	s.val = s.val[:0]
+	if trusted {
+		for _, v := range h.PeekAll(HeaderForwardedFor) {
+			if len(s.val) > 0 {
+				s.val = append(s.val, ", "...)
+			}
+			s.val = append(s.val, v...)
+		}
+	}
+	if peer := peerAddr(rc); peer.IsValid() {
+		if len(s.val) > 0 {
+			s.val = append(s.val, ", "...)
+		}
+		s.val = peer.AppendTo(s.val)
+	}
+	h.Del(HeaderForwardedFor)
+	if len(s.val) > 0 {
+		h.SetBytesV(HeaderForwardedFor, s.val)
+	}
+	if !trusted || len(h.Peek(HeaderForwardedProto)) == 0 {
+		if rc.IsTLS() {
+			h.Set(HeaderForwardedProto, "https")
+		} else {
+			h.Set(HeaderForwardedProto, "http")
+		}
+	}
+	if !trusted || len(h.Peek(HeaderForwardedHost)) == 0 {
+		h.SetBytesV(HeaderForwardedHost, rc.Host())
+	}
+}

@@ -1,0 +1,266 @@
+package proxy
+
+import (
+	"bytes"
+
+	"github.com/valyala/fasthttp"
+	"github.com/zectre/zectre-auth/authn"
+)
+
+// The identity headers the edge attaches (proxy mode: to the upstream
+// request; forward-auth: to the 200 answer). No client-sent header that
+// reads like one of these, in any spelling, ever passes.
+const (
+	HeaderUserID     = "X-Zectre-User-Id"
+	HeaderUserEmail  = "X-Zectre-User-Email"
+	HeaderUserAdmin  = "X-Zectre-User-Admin"
+	HeaderAuthMethod = "X-Zectre-Auth-Method"
+	HeaderAPIKeyID   = "X-Zectre-Api-Key-Id"
+	HeaderScopes     = "X-Zectre-Scopes"
+	HeaderRequestID  = "X-Request-Id"
+)
+
+// Forwarding headers: set towards the upstream, and read from trusted peers.
+const (
+	HeaderForwardedFor    = "X-Forwarded-For"
+	HeaderForwardedProto  = "X-Forwarded-Proto"
+	HeaderForwardedHost   = "X-Forwarded-Host"
+	HeaderForwardedMethod = "X-Forwarded-Method"
+	HeaderForwardedURI    = "X-Forwarded-Uri"
+	HeaderOriginalMethod  = "X-Original-Method"
+	HeaderOriginalURI     = "X-Original-Uri"
+)
+
+// hopByHop are the headers of one connection (RFC 9110 §7.6.1, plus the
+// de-facto ones httputil.ReverseProxy also drops). Expect is answered by
+// this server (100 Continue) and so is not passed on either.
+var hopByHop = [...]string{
+	fasthttp.HeaderConnection, "Keep-Alive", "Proxy-Connection", fasthttp.HeaderProxyAuthenticate,
+	fasthttp.HeaderProxyAuthorization, fasthttp.HeaderTE, fasthttp.HeaderTrailer,
+	fasthttp.HeaderTransferEncoding, fasthttp.HeaderUpgrade, fasthttp.HeaderExpect,
+}
+
+// scratch is per-request working memory for header rewriting, pooled with
+// the upstream request so that the hot path does not allocate.
+type scratch struct {
+	names   []byte // header names to delete, each followed by a 0 byte
+	cookies []byte // raw Cookie values, each followed by a 0 byte
+	val     []byte
+	path    []byte // a normalised path that forward-auth decides on
+	id      []byte // the request id
+}
+
+// stripRequest turns h, a copy of the client's header, into what may pass to
+// the upstream, before anything trusted is set: first every header the
+// client names in Connection (so that nothing set later can be dropped at
+// the client's request), then the hop-by-hop headers, then every header
+// that reads as an identity or, from an untrusted peer, as a forwarding
+// claim. Cookie lines are kept byte for byte.
+func stripRequest(h *fasthttp.RequestHeader, trusted bool, s *scratch) {
+	s.names = s.names[:0]
+	for _, v := range h.PeekAll(fasthttp.HeaderConnection) {
+		s.names = appendConnectionTokens(s.names, v)
+	}
+	deleteNames(h, s.names)
+	for _, name := range hopByHop {
+		h.Del(name)
+	}
+
+	// All() would parse the Cookie lines and write them back re-serialised,
+	// silently dropping values fasthttp considers invalid; take them out raw
+	// and put them back raw afterwards.
+	s.cookies = s.cookies[:0]
+	for _, v := range h.PeekAll(fasthttp.HeaderCookie) {
+		s.cookies = append(append(s.cookies, v...), 0)
+	}
+	h.Del(fasthttp.HeaderCookie)
+
+	s.names = s.names[:0]
+	for k := range h.All() {
+		if dropRequestHeader(k, trusted) {
+			s.names = append(append(s.names, k...), 0)
+		}
+	}
+	deleteNames(h, s.names)
+
+	if len(s.cookies) > 0 {
+		// With special headers off, Add stores the line as it is.
+		h.DisableSpecialHeader()
+		for rest := s.cookies; len(rest) > 0; {
+			k := bytes.IndexByte(rest, 0)
+			h.AddBytesV(fasthttp.HeaderCookie, rest[:k])
+			rest = rest[k+1:]
+		}
+		h.EnableSpecialHeader()
+	}
+}
+
+// appendConnectionTokens appends the header names listed in one Connection
+// value, 0-terminated. "close" and "keep-alive" are options, not names.
+func appendConnectionTokens(dst, v []byte) []byte {
+	for len(v) > 0 {
+		k := bytes.IndexByte(v, ',')
+		if k < 0 {
+			k = len(v)
+		}
+		tok := bytes.TrimSpace(v[:k])
+		if len(tok) > 0 && !foldEqual(tok, "close") && !foldEqual(tok, "keep-alive") {
+			dst = append(append(dst, tok...), 0)
+		}
+		if k == len(v) {
+			break
+		}
+		v = v[k+1:]
+	}
+	return dst
+}
+
+func deleteNames(h *fasthttp.RequestHeader, names []byte) {
+	for len(names) > 0 {
+		k := bytes.IndexByte(names, 0)
+		h.DelBytes(names[:k])
+		names = names[k+1:]
+	}
+}
+
+// dropRequestHeader decides for one client header name (after the
+// Connection and hop-by-hop removal) whether it must not reach the upstream.
+func dropRequestHeader(name []byte, trusted bool) bool {
+	if !isToken(name) {
+		return true // no valid header name; upstreams parse such lines differently
+	}
+	// Some upstream frameworks fold "_" and "." into "-" (CGI-style
+	// environments, several Python and PHP stacks), so every spelling of
+	// an identity header is an identity claim.
+	if foldHasPrefix(name, "x-zectre-") {
+		return true
+	}
+	forwarding := foldHasPrefix(name, "x-forwarded-") || foldEqual(name, "forwarded") ||
+		foldEqual(name, "x-real-ip") || foldHasPrefix(name, "x-original-") ||
+		foldEqual(name, "x-rewrite-url")
+	if forwarding && !trusted {
+		// Forged client addresses, schemes and hosts; X-Original-URL and
+		// X-Rewrite-URL also override the path in some frameworks.
+		return true
+	}
+	// A non-canonical spelling of a header this proxy manages would sit
+	// next to the real one and win in a folding upstream.
+	if (forwarding || foldEqual(name, HeaderRequestID)) && bytes.ContainsAny(name, "_.") {
+		return true
+	}
+	return false
+}
+
+// stripResponse removes hop-by-hop headers, and those the upstream names in
+// its Connection header, from an upstream response header.
+func stripResponse(h *fasthttp.ResponseHeader, s *scratch) {
+	s.names = s.names[:0]
+	for _, v := range h.PeekAll(fasthttp.HeaderConnection) {
+		s.names = appendConnectionTokens(s.names, v)
+	}
+	for names := s.names; len(names) > 0; {
+		k := bytes.IndexByte(names, 0)
+		h.DelBytes(names[:k])
+		names = names[k+1:]
+	}
+	for _, name := range hopByHop {
+		h.Del(name)
+	}
+}
+
+// headerSetter is what identity headers are written to: the upstream
+// request's header or the forward-auth response's.
+type headerSetter interface {
+	Set(key, value string)
+	SetBytesV(key string, value []byte)
+}
+
+// setIdentity attaches the trusted identity of u.
+func setIdentity(h headerSetter, u *authn.AuthUser, s *scratch) {
+	h.Set(HeaderUserID, u.ID)
+	h.Set(HeaderUserEmail, u.Email)
+	if u.IsAdmin {
+		h.Set(HeaderUserAdmin, "true")
+	} else {
+		h.Set(HeaderUserAdmin, "false")
+	}
+	h.Set(HeaderAuthMethod, string(u.Method))
+	if u.APIKeyID != "" {
+		h.Set(HeaderAPIKeyID, u.APIKeyID)
+	}
+	s.val = s.val[:0]
+	for i, sc := range u.Scopes {
+		if i > 0 {
+			s.val = append(s.val, ',')
+		}
+		s.val = append(s.val, sc...)
+	}
+	h.SetBytesV(HeaderScopes, s.val)
+}
+
+// requestID is the client's X-Request-Id when well-formed, else a new one,
+// kept in s.id.
+func requestID(h *fasthttp.RequestHeader, s *scratch) []byte {
+	s.id = s.id[:0]
+	if v := h.Peek(HeaderRequestID); validRequestID(v) {
+		s.id = append(s.id, v...)
+	} else {
+		s.id = appendRequestID(s.id)
+	}
+	return s.id
+}
+
+// isToken reports whether name is an RFC 9110 token.
+func isToken(name []byte) bool {
+	if len(name) == 0 {
+		return false
+	}
+	for _, c := range name {
+		if !tokenChar[c] {
+			return false
+		}
+	}
+	return true
+}
+
+var tokenChar = func() (t [256]bool) {
+	for c := 'a'; c <= 'z'; c++ {
+		t[c], t[c-'a'+'A'] = true, true
+	}
+	for c := '0'; c <= '9'; c++ {
+		t[c] = true
+	}
+	for _, c := range "!#$%&'*+-.^_`|~" {
+		t[c] = true
+	}
+	return t
+}()
+
+// foldByte lowercases c and reads "_" and "." as "-".
+func foldByte(c byte) byte {
+	switch {
+	case 'A' <= c && c <= 'Z':
+		return c + 'a' - 'A'
+	case c == '_' || c == '.':
+		return '-'
+	}
+	return c
+}
+
+// foldHasPrefix compares name's start with prefix (lowercase, "-" for
+// separators) case-insensitively, "_" and "." counting as "-".
+func foldHasPrefix(name []byte, prefix string) bool {
+	if len(name) < len(prefix) {
+		return false
+	}
+	for i := 0; i < len(prefix); i++ {
+		if foldByte(name[i]) != foldByte(prefix[i]) {
+			return false
+		}
+	}
+	return true
+}
+
+func foldEqual(name []byte, s string) bool {
+	return len(name) == len(s) && foldHasPrefix(name, s)
+}

@@ -1,0 +1,188 @@
+package proxy
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/zectre/zectre-auth/config"
+)
+
+// Route is one compiled rule: what a matching request needs and where it
+// goes. The Rules' fallback is a Route too (pattern "/**", every method).
+type Route struct {
+	// Pattern is the rule's path glob in normal form.
+	Pattern string
+	// Methods the rule applies to; empty means every method.
+	Methods []string
+	// Auth is required, optional or public.
+	Auth config.AuthMode
+	// Scopes an API key must all hold (or "*").
+	Scopes []string
+	// Upstream is the base URL requests go to; "" means none (404 in proxy
+	// mode; forward-auth never forwards, so it does not care).
+	Upstream string
+
+	segs  []patternSeg
+	index int // position in Rules.routes; len(routes) for the fallback
+}
+
+type segKind uint8
+
+const (
+	segLiteral segKind = iota
+	segOne             // "*": exactly one segment
+	segAny             // "**": any number of segments, also none
+)
+
+type patternSeg struct {
+	kind segKind
+	lit  string
+}
+
+// Rules are the route rules, compiled once. Match is safe for concurrent use.
+type Rules struct {
+	routes   []Route
+	fallback Route
+}
+
+// Compile builds Rules from the configured routes, in file order, with
+// upstream and defaultAuth for requests no route matches. A route without an
+// upstream goes to the default upstream. Patterns are normalised like request
+// paths, so "/api/%61pps/*" and "/api/apps/*" are the same rule.
+func Compile(routes []config.Route, upstream string, defaultAuth config.AuthMode) (*Rules, error) {
+	if defaultAuth == "" {
+		defaultAuth = config.DefaultDefaultAuth
+	}
+	if !validAuth(defaultAuth) {
+		return nil, fmt.Errorf("proxy: default_auth %q is not required, optional or public", defaultAuth)
+	}
+	r := &Rules{routes: make([]Route, 0, len(routes))}
+	for i, cr := range routes {
+		rt, err := compileRoute(cr, upstream)
+		if err != nil {
+			return nil, fmt.Errorf("proxy: routes[%d]: %w", i, err)
+		}
+		rt.index = i
+		r.routes = append(r.routes, rt)
+	}
+	r.fallback = Route{
+		Pattern: "/**", Auth: defaultAuth, Upstream: upstream,
+		segs: []patternSeg{{kind: segAny}}, index: len(routes),
+	}
+	return r, nil
+}
+
+func compileRoute(cr config.Route, upstream string) (Route, error) {
+	if !validAuth(cr.Auth) {
+		return Route{}, fmt.Errorf("auth %q is not required, optional or public", cr.Auth)
+	}
+	pattern, err := NormalizePath([]byte(cr.Path))
+	if err != nil {
+		return Route{}, fmt.Errorf("path %q cannot be normalised", cr.Path)
+	}
+	rt := Route{
+		Pattern:  pattern,
+		Methods:  append([]string(nil), cr.Methods...),
+		Auth:     cr.Auth,
+		Scopes:   append([]string(nil), cr.Scopes...),
+		Upstream: cr.Upstream,
+	}
+	if rt.Upstream == "" {
+		rt.Upstream = upstream
+	}
+	for _, s := range strings.Split(pattern[1:], "/") {
+		switch {
+		case s == "*":
+			rt.segs = append(rt.segs, patternSeg{kind: segOne})
+		case s == "**":
+			rt.segs = append(rt.segs, patternSeg{kind: segAny})
+		case strings.Contains(s, "*"):
+			return Route{}, fmt.Errorf("path %q: \"*\" and \"**\" must be whole segments", cr.Path)
+		default:
+			rt.segs = append(rt.segs, patternSeg{kind: segLiteral, lit: s})
+		}
+	}
+	return rt, nil
+}
+
+func validAuth(m config.AuthMode) bool {
+	return m == config.AuthRequired || m == config.AuthOptional || m == config.AuthPublic
+}
+
+// Routes returns the compiled rules in order, followed by the fallback.
+func (r *Rules) Routes() []Route {
+	return append(append([]Route(nil), r.routes...), r.fallback)
+}
+
+// Match returns the first rule whose methods and pattern match, or the
+// fallback; never nil. path must be in normal form (NormalizePath): rules see
+// neither the query nor the fragment, so neither can widen a rule.
+func (r *Rules) Match(method, path string) *Route {
+	for i := range r.routes {
+		rt := &r.routes[i]
+		if rt.allows(method) && matchSegments(rt.segs, path) {
+			return rt
+		}
+	}
+	return &r.fallback
+}
+
+func (rt *Route) allows(method string) bool {
+	if len(rt.Methods) == 0 {
+		return true
+	}
+	for _, m := range rt.Methods {
+		if m == method {
+			return true
+		}
+	}
+	return false
+}
+
+// matchSegments matches path ("/a/b/") segment by segment: the segments are
+// the pieces between slashes, so "/" is one empty segment and a trailing
+// slash adds an empty last one. "*" takes one segment (also that empty last
+// one), "**" any number. This is the classic wildcard algorithm with one
+// backtrack point per "**", linear in practice and never exponential.
+func matchSegments(pat []patternSeg, path string) bool {
+	if len(path) == 0 || path[0] != '/' {
+		return false
+	}
+	rest := path[1:] // the unconsumed segments, "" being one empty segment
+	done := false    // every segment consumed
+	pi := 0
+	starPi, starRest, starDone := -1, "", false
+	for !done {
+		if pi < len(pat) && pat[pi].kind == segAny {
+			starPi, starRest, starDone = pi, rest, done
+			pi++
+			continue
+		}
+		seg, next, last := cutSegment(rest)
+		if pi < len(pat) && (pat[pi].kind == segOne || pat[pi].lit == seg) {
+			pi++
+			rest, done = next, last
+			continue
+		}
+		if starPi < 0 || starDone {
+			return false
+		}
+		// Let the last "**" take one more segment and try again.
+		_, next, last = cutSegment(starRest)
+		starRest, starDone = next, last
+		pi, rest, done = starPi+1, starRest, starDone
+	}
+	for pi < len(pat) && pat[pi].kind == segAny {
+		pi++
+	}
+	return pi == len(pat)
+}
+
+// cutSegment splits the first segment off rest; last reports that it was
+// the final one.
+func cutSegment(rest string) (seg, next string, last bool) {
+	if k := strings.IndexByte(rest, '/'); k >= 0 {
+		return rest[:k], rest[k+1:], false
+	}
+	return rest, "", true
+}

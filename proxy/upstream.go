@@ -1,0 +1,141 @@
+package proxy
+
+import (
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/url"
+	"os"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/valyala/fasthttp"
+)
+
+// upstream is one upstream base URL with its own pool of keep-alive
+// connections.
+type upstream struct {
+	url    string // as configured, for logs
+	scheme string
+	host   string // host:port, also the Host of a request that had none
+	prefix string // base path in normal form without a trailing "/", or ""
+	client *fasthttp.HostClient
+}
+
+// newUpstream parses a base URL (http or https, host, optional base path)
+// and builds its client. Requests go to prefix + the normalised path.
+func newUpstream(raw string, o Options) (*upstream, error) {
+	u, err := url.Parse(raw)
+	switch {
+	case err != nil:
+		return nil, fmt.Errorf("proxy: upstream %q: %w", raw, err)
+	case u.Scheme != "http" && u.Scheme != "https":
+		return nil, fmt.Errorf("proxy: upstream %q: scheme must be http or https", raw)
+	case u.Host == "" || u.Hostname() == "":
+		return nil, fmt.Errorf("proxy: upstream %q: missing host", raw)
+	case u.User != nil:
+		return nil, fmt.Errorf("proxy: upstream %q: credentials in the URL are not supported", raw)
+	case u.RawQuery != "" || u.ForceQuery || u.Fragment != "":
+		return nil, fmt.Errorf("proxy: upstream %q: must not have a query or fragment", raw)
+	}
+	up := &upstream{url: raw, scheme: u.Scheme, host: u.Host}
+	if u.Port() == "" {
+		port := "80"
+		if u.Scheme == "https" {
+			port = "443"
+		}
+		up.host = net.JoinHostPort(u.Hostname(), port)
+	}
+	if p := u.EscapedPath(); p != "" && p != "/" {
+		norm, err := NormalizePath([]byte(p))
+		if err != nil {
+			return nil, fmt.Errorf("proxy: upstream %q: base path cannot be normalised", raw)
+		}
+		up.prefix = strings.TrimSuffix(norm, "/")
+	}
+	tlsConfig := &tls.Config{}
+	if o.TLSConfig != nil {
+		tlsConfig = o.TLSConfig.Clone()
+	}
+	if tlsConfig.ServerName == "" {
+		tlsConfig.ServerName = u.Hostname() // SNI and the name the certificate is checked against
+	}
+	tlsConfig.MinVersion = max(tlsConfig.MinVersion, tls.VersionTLS12)
+	timeout := o.Timeout
+	dialer := &net.Dialer{Timeout: timeout, KeepAlive: 30 * time.Second}
+	up.client = &fasthttp.HostClient{
+		Addr:      up.host,
+		IsTLS:     u.Scheme == "https",
+		TLSConfig: tlsConfig,
+		Dial: func(addr string) (net.Conn, error) {
+			c, err := dialer.Dial("tcp", addr)
+			if err != nil {
+				return nil, err
+			}
+			return &idleConn{Conn: c, timeout: timeout}, nil
+		},
+		// The client's own ReadTimeout/WriteTimeout would bound the whole
+		// response; idleConn bounds each read and write instead, so that
+		// bodies of any size stream while they keep moving.
+		MaxConns:                  o.MaxConnsPerUpstream,
+		MaxConnWaitTimeout:        timeout,
+		MaxIdleConnDuration:       o.IdleConnTimeout,
+		MaxIdemponentCallAttempts: 2,
+		RetryIfErr:                retryStaleConn,
+		ReadBufferSize:            16 << 10, // response headers up to 16 KiB (cookies)
+		NoDefaultUserAgentHeader:  true,
+		DisablePathNormalizing:    true, // send exactly the path that was decided on
+		StreamResponseBody:        true,
+	}
+	return up, nil
+}
+
+// retryStaleConn retries an idempotent request without a body once when the
+// connection broke before any answer: a pooled keep-alive connection the
+// upstream had just closed. Requests with a streamed body are never retried
+// (fasthttp cannot replay them), and timeouts are not either: the upstream
+// may still be working on the first attempt.
+func retryStaleConn(req *fasthttp.Request, attempts int, err error) (resetTimeout, retry bool) {
+	if !(errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
+		errors.Is(err, fasthttp.ErrConnectionClosed) ||
+		errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE)) {
+		return false, false
+	}
+	h := &req.Header
+	return false, h.IsGet() || h.IsHead() || h.IsOptions() || h.IsPut() || h.IsDelete()
+}
+
+// upstreamError classifies a failed exchange: a timeout anywhere (dial,
+// write, read) is ErrUpstreamTimeout, anything else ErrUpstreamUnavailable.
+func upstreamError(err error) error {
+	var te interface{ Timeout() bool }
+	if errors.Is(err, fasthttp.ErrTimeout) || errors.Is(err, fasthttp.ErrDialTimeout) ||
+		errors.Is(err, os.ErrDeadlineExceeded) || (errors.As(err, &te) && te.Timeout()) {
+		return fmt.Errorf("%w: %w", ErrUpstreamTimeout, err)
+	}
+	return fmt.Errorf("%w: %w", ErrUpstreamUnavailable, err)
+}
+
+// idleConn gives every read and write its own deadline, so a stalled peer is
+// noticed within timeout while a slow but moving body streams to the end.
+type idleConn struct {
+	net.Conn
+	timeout time.Duration
+}
+
+func (c *idleConn) Read(p []byte) (int, error) {
+	if err := c.Conn.SetReadDeadline(time.Now().Add(c.timeout)); err != nil {
+		return 0, err
+	}
+	return c.Conn.Read(p)
+}
+
+func (c *idleConn) Write(p []byte) (int, error) {
+	if err := c.Conn.SetWriteDeadline(time.Now().Add(c.timeout)); err != nil {
+		return 0, err
+	}
+	return c.Conn.Write(p)
+}

@@ -1,0 +1,137 @@
+package proxy
+
+import (
+	"bytes"
+	"strings"
+
+	"github.com/valyala/fasthttp"
+)
+
+// VerifyPath is the forward-auth endpoint. Requests to it, and to any path
+// below it (Envoy's ext_authz with path_prefix appends the original path),
+// are answered by Verify and never forwarded.
+const VerifyPath = "/api/v1/auth/verify"
+
+// IsVerifyPath reports whether p is VerifyPath or below it.
+func IsVerifyPath(p string) bool {
+	return strings.HasPrefix(p, VerifyPath) && (len(p) == len(VerifyPath) || p[len(VerifyPath)] == '/')
+}
+
+func isVerifyRaw(p []byte) bool {
+	return bytes.HasPrefix(p, []byte(VerifyPath)) && (len(p) == len(VerifyPath) || p[len(VerifyPath)] == '/')
+}
+
+// Verify answers forward-auth for an ingress: the same decision as Serve
+// about the original request, without forwarding anything. path is the
+// normalised path of the verify request itself. On success it sets 200, an
+// empty body and the identity headers; on error nothing is sent and the
+// caller answers with the error (401/403 with WWW-Authenticate, 400 for a
+// path that cannot be normalised).
+//
+// The original request is, from a trusted peer, X-Forwarded-Method +
+// X-Forwarded-Uri (Traefik, Caddy) or X-Original-Method + X-Original-URI
+// (nginx). From anyone else those headers are ignored, so that a client who
+// can reach the endpoint, or an ingress that passes client headers through,
+// cannot ask about a path of its choice. Without them the verify request's
+// own method and path count; in Envoy's form the path is what follows
+// VerifyPath.
+func (h *Handler) Verify(rc *fasthttp.RequestCtx, path string) error {
+	ex := acquireExchange()
+	defer ex.release()
+	s := &ex.s
+	peer := peerAddr(rc)
+	at := attempt{source: "verify", peer: peer, requestID: requestID(&rc.Request.Header, s)}
+	rc.Response.Header.SetBytesV(HeaderRequestID, at.requestID)
+	rc.Response.Header.Set(fasthttp.HeaderCacheControl, "no-store")
+
+	method, target, err := original(rc, path, h.trust.contains(peer), s)
+	if err != nil {
+		return err
+	}
+	at.path = target
+	d, err := h.decide(rc, method, target, &at)
+	if err != nil {
+		return err
+	}
+	// Every identity header is always present, empty when it does not
+	// apply: ingresses copy a fixed list of answer headers onto the
+	// forwarded request, and some (Caddy 2.6) copy an unresolved
+	// placeholder for a header the answer lacks.
+	for _, name := range identityHeaders {
+		rc.Response.Header.Set(name, "")
+	}
+	if d.authed {
+		setIdentity(&rc.Response.Header, &d.user, s)
+	}
+	rc.SetStatusCode(fasthttp.StatusOK)
+	rc.Response.ResetBody()
+	return nil
+}
+
+// original is the method and normalised path of the request an ingress asks
+// about. The strings alias request memory or s and live as long as the
+// request.
+func original(rc *fasthttp.RequestCtx, path string, trusted bool, s *scratch) (method, target string, err error) {
+	method = bytesString(rc.Method())
+	if trusted {
+		for _, pair := range [...][2]string{
+			{HeaderForwardedMethod, HeaderForwardedURI},
+			{HeaderOriginalMethod, HeaderOriginalURI},
+		} {
+			uri := rc.Request.Header.Peek(pair[1])
+			if len(uri) == 0 {
+				continue
+			}
+			if m := rc.Request.Header.Peek(pair[0]); len(m) > 0 {
+				method = bytesString(m)
+			}
+			target, err := normalizeInto(s, uriPath(uri))
+			return method, target, err
+		}
+	}
+	// Envoy: the original path follows the prefix. It is normalised on its
+	// own, so that ".." in it cannot climb out of the prefix.
+	if raw := rc.URI().PathOriginal(); isVerifyRaw(raw) && len(raw) > len(VerifyPath) {
+		target, err := normalizeInto(s, raw[len(VerifyPath):])
+		return method, target, err
+	}
+	if len(path) > len(VerifyPath) && IsVerifyPath(path) {
+		return method, path[len(VerifyPath):], nil
+	}
+	return method, path, nil
+}
+
+// normalizeInto normalises p into s.path and views the result as a string
+// for the rest of the request.
+func normalizeInto(s *scratch, p []byte) (string, error) {
+	var err error
+	s.path, err = AppendNormalPath(s.path[:0], p)
+	if err != nil {
+		return "", err
+	}
+	return bytesString(s.path), nil
+}
+
+// uriPath is the path of a request URI as an ingress reports it: the
+// fragment and query cut off, and the scheme and authority of an
+// absolute-form URI removed. An empty path is "/".
+func uriPath(uri []byte) []byte {
+	if k := bytes.IndexAny(uri, "?#"); k >= 0 {
+		uri = uri[:k]
+	}
+	if k := bytes.Index(uri, []byte("://")); k >= 0 && bytes.IndexByte(uri[:k], '/') < 0 {
+		uri = uri[k+3:]
+		if k := bytes.IndexByte(uri, '/'); k >= 0 {
+			uri = uri[k:]
+		} else {
+			uri = nil
+		}
+	}
+	if len(uri) == 0 {
+		return []byte("/")
+	}
+	return uri
+}
+
+// identityHeaders are the trusted headers a forward-auth answer carries.
+var identityHeaders = [...]string{HeaderUserID, HeaderUserEmail, HeaderUserAdmin, HeaderAuthMethod, HeaderAPIKeyID, HeaderScopes}
