@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/netip"
 	"time"
 
 	"github.com/fasthttp/router"
@@ -36,6 +37,9 @@ type API struct {
 	// Audit receives one line per authentication attempt (shared with the
 	// edge, so that both write through one buffered writer).
 	Audit *authn.Audit
+	// Trusted are the proxies whose X-Forwarded-For names the client (config
+	// trusted_proxies); from anyone else the TCP peer is the client.
+	Trusted []netip.Prefix
 }
 
 type handlerFunc func(ctx context.Context, rc *fasthttp.RequestCtx) error

@@ -6,6 +6,7 @@ import (
 
 	"github.com/valyala/fasthttp"
 	"github.com/zectre/zectre-auth/authn"
+	"github.com/zectre/zectre-auth/proxy"
 )
 
 // authedFunc is a handler for an (auth) route.
@@ -78,7 +79,8 @@ func (a *API) record(e authn.AuditEvent) {
 	a.Log.Info("auth", attrs...)
 }
 
-// clientAddr is the address limits and logs attribute a request to.
-func clientAddr(rc *fasthttp.RequestCtx) string {
-	return rc.RemoteIP().String()
+// clientAddr is the address limits and logs attribute a request to: the
+// peer, or the client a trusted proxy names in X-Forwarded-For.
+func (a *API) clientAddr(rc *fasthttp.RequestCtx) string {
+	return proxy.ClientAddr(rc, a.Trusted).String()
 }

@@ -31,7 +31,7 @@ type initiateResponse struct {
 }
 
 func (a *API) cliInitiate(ctx context.Context, rc *fasthttp.RequestCtx) error {
-	if err := a.Limits.Take(ctx, authn.ActionInitiate, clientAddr(rc)); err != nil {
+	if err := a.Limits.Take(ctx, authn.ActionInitiate, a.clientAddr(rc)); err != nil {
 		return err
 	}
 	var req initiateRequest
@@ -69,7 +69,7 @@ type statusResponse struct {
 }
 
 func (a *API) cliStatus(ctx context.Context, rc *fasthttp.RequestCtx) error {
-	if err := a.Limits.Take(ctx, authn.ActionPoll, clientAddr(rc)); err != nil {
+	if err := a.Limits.Take(ctx, authn.ActionPoll, a.clientAddr(rc)); err != nil {
 		return err
 	}
 	code, _ := rc.UserValue("code").(string)
@@ -175,7 +175,7 @@ func (a *API) cliComplete(ctx context.Context, rc *fasthttp.RequestCtx) error {
 	case err != nil:
 		return err
 	}
-	a.Log.Info("cli login completed", "user_id", u.ID, "key_id", k.ID, "key_prefix", k.Prefix, "client", clientAddr(rc))
+	a.Log.Info("cli login completed", "user_id", u.ID, "key_id", k.ID, "key_prefix", k.Prefix, "client", a.clientAddr(rc))
 	writeJSON(rc, fasthttp.StatusOK, completeResponse{Success: true, APIKey: raw, User: userObject(u)})
 	return nil
 }

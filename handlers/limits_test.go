@@ -6,12 +6,14 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/netip"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/zectre/zectre-auth/authn"
+	"github.com/zectre/zectre-auth/handlers"
 )
 
 func TestFailedLoginLimit(t *testing.T) {
@@ -116,5 +118,47 @@ func TestRouting(t *testing.T) {
 	status, body := rawExchange(t, s.base, fmt.Sprintf("GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: %s\r\n\r\n", strings.Repeat("h", 64<<10)))
 	if status != 431 || !strings.Contains(body, `"HEADERS_TOO_LARGE"`) {
 		t.Fatalf("oversized header: %d %s", status, body)
+	}
+}
+
+// TestLimitsBehindTrustedProxy: per-address limits count the client a
+// trusted proxy names in X-Forwarded-For, and ignore the header from anyone
+// else (who could otherwise pick a fresh address per attempt).
+func TestLimitsBehindTrustedProxy(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		trusted []netip.Prefix
+		// want is the status of the third signup, from a second client
+		// address named in X-Forwarded-For.
+		want int
+	}{
+		{"trusted", []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}, 201},
+		{"untrusted", nil, 429},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			policy := testPolicy()
+			policy.PerAddress[authn.ActionSignup] = authn.Limit{N: 2, Window: time.Minute}
+			clk := &clock{t: time.Now().UTC()}
+			api := newTestAPI(t, storeURLForOneStore(t), policy, testParams, clk.Now)
+			api.Trusted = tc.trusted
+			srv := handlers.NewServer(handlers.NewRouter(api).Handler, api.Log)
+			ln, err := net.Listen("tcp", "127.0.0.1:0")
+			if err != nil {
+				t.Fatal(err)
+			}
+			go srv.Serve(ln) //nolint:errcheck // ends with Shutdown
+			t.Cleanup(func() { srv.Shutdown() })
+			s := &service{t: t, base: "http://" + ln.Addr().String(), store: api.Store, clock: clk, api: api,
+				http: &http.Client{Timeout: 10 * time.Second}}
+			for i := range 2 {
+				expect(t, s.do("POST", "/api/v1/auth/signup", fmt.Sprintf(`{"email":"p%d@example.com","password":"hunter2abc"}`, i),
+					"X-Forwarded-For", "198.51.100.1, 203.0.113.7"), 201, "")
+			}
+			r := s.do("POST", "/api/v1/auth/signup", `{"email":"p9@example.com","password":"hunter2abc"}`,
+				"X-Forwarded-For", "203.0.113.8")
+			if r.status != tc.want {
+				t.Fatalf("third signup from another forwarded client: %d, want %d", r.status, tc.want)
+			}
+		})
 	}
 }

@@ -3,6 +3,7 @@ package handlers
 import (
 	"context"
 	"errors"
+	"net/netip"
 	"strings"
 	"time"
 	"unicode"
@@ -24,7 +25,7 @@ type signupRequest struct {
 }
 
 func (a *API) signup(ctx context.Context, rc *fasthttp.RequestCtx) error {
-	if err := a.Limits.Take(ctx, authn.ActionSignup, clientAddr(rc)); err != nil {
+	if err := a.Limits.Take(ctx, authn.ActionSignup, a.clientAddr(rc)); err != nil {
 		return err
 	}
 	var req signupRequest
@@ -62,7 +63,7 @@ func (a *API) signup(ctx context.Context, rc *fasthttp.RequestCtx) error {
 	if err := a.Store.CreateUser(ctx, u); err != nil {
 		return err
 	}
-	a.Log.Info("signup", "user_id", u.ID, "client", clientAddr(rc))
+	a.Log.Info("signup", "user_id", u.ID, "client", a.clientAddr(rc))
 	writeJSON(rc, fasthttp.StatusCreated, userObject(u))
 	return nil
 }
@@ -106,7 +107,7 @@ func (a *API) checkPassword(ctx context.Context, rc *fasthttp.RequestCtx, rawEma
 	if err := checkPasswordSize(password); err != nil {
 		return store.User{}, err
 	}
-	addr := clientAddr(rc)
+	addr := a.clientAddr(rc)
 	email, valid := normalizeEmail(rawEmail)
 	if !valid {
 		email = strings.ToLower(strings.TrimSpace(rawEmail))
@@ -167,7 +168,8 @@ func (a *API) rehash(ctx context.Context, userID, password string) {
 }
 
 func (a *API) audit(method, outcome, userID, addr string) {
-	a.Log.Info("auth", "method", method, "outcome", outcome, "user_id", userID, "client", addr)
+	client, _ := netip.ParseAddr(addr)
+	a.record(authn.AuditEvent{Outcome: outcome, Method: method, Source: "api", UserID: userID, Client: client})
 }
 
 func deref(s *string) string {

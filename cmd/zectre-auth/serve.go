@@ -76,6 +76,7 @@ func serve(args []string, stderr io.Writer) int {
 		AuthURLBase: cfg.AuthURLBase(),
 		Log:         log,
 		Audit:       audit,
+		Trusted:     cfg.TrustedPrefixes(),
 	}
 	edge, err := proxy.New(proxy.Options{
 		Routes: cfg.Routes, Upstream: cfg.Upstream, DefaultAuth: cfg.DefaultAuth,
