@@ -235,3 +235,19 @@ func BenchmarkAuditRecord(b *testing.B) {
 type discard struct{}
 
 func (discard) Write(p []byte) (int, error) { return len(p), nil }
+
+// TestAuditStamp: the cached time format is exactly time.RFC3339Nano, as
+// slog writes it, across seconds, zones and trailing zeros.
+func TestAuditStamp(t *testing.T) {
+	var st stamp
+	base := time.Date(2026, 11, 26, 17, 15, 39, 0, time.UTC)
+	east := time.FixedZone("east", 5*3600+1800)
+	for _, tm := range []time.Time{
+		base, base.Add(123456789), base.Add(120000000), base.Add(1), base.Add(time.Second + 5),
+		base.Add(999999999), base.In(east), base.Add(42).In(east), base.Add(2 * time.Second),
+	} {
+		if got, want := string(st.append(nil, tm)), tm.Format(time.RFC3339Nano); got != want {
+			t.Errorf("stamp %q, want %q", got, want)
+		}
+	}
+}

@@ -20,6 +20,10 @@ const (
 // ScopeAll grants every scope.
 const ScopeAll = "*"
 
+// tokenScopes are the scopes of every token caller. Shared by every
+// AuthUser a token resolves to, so callers must not modify Scopes.
+var tokenScopes = []string{ScopeAll}
+
 // AuthUser is an authenticated caller.
 type AuthUser struct {
 	ID       string
@@ -28,7 +32,7 @@ type AuthUser struct {
 	IsAdmin  bool
 	Method   Method
 	APIKeyID string   // set for MethodAPIKey
-	Scopes   []string // an API key's scopes; tokens carry ScopeAll
+	Scopes   []string // an API key's scopes; tokens carry ScopeAll. Shared with caches: never modify
 	// CreatedAt is when the account was created (part of the user object).
 	CreatedAt time.Time
 }

@@ -173,7 +173,7 @@ func (a *CatalogAuthenticator) Authenticate(ctx context.Context, c Credentials) 
 		if err != nil {
 			return AuthUser{}, err
 		}
-		return authUser(u, MethodCatalogJWT, "", []string{ScopeAll}), nil
+		return authUser(u, MethodCatalogJWT, "", tokenScopes), nil
 	}
 	if !slices.Contains(catalogAlgs, headerAlg(tok)) {
 		return AuthUser{}, ErrNotResponsible
@@ -192,7 +192,7 @@ func (a *CatalogAuthenticator) Authenticate(ctx context.Context, c Credentials) 
 	if u.Disabled {
 		return AuthUser{}, fmt.Errorf("%w: account disabled", ErrInvalidToken)
 	}
-	return authUser(u, MethodCatalogJWT, "", []string{ScopeAll}), nil
+	return authUser(u, MethodCatalogJWT, "", tokenScopes), nil
 }
 
 // catalogClaims are the claims a catalog token is read into. Name is any

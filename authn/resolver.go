@@ -97,7 +97,7 @@ func (a TokenAuthenticator) Authenticate(ctx context.Context, c Credentials) (Au
 	if err != nil {
 		return AuthUser{}, err
 	}
-	return authUser(u, MethodJWT, "", []string{ScopeAll}), nil
+	return authUser(u, MethodJWT, "", tokenScopes), nil
 }
 
 // verify returns the user id tok was issued to, from the cache when it
@@ -147,9 +147,11 @@ func (a KeyAuthenticator) Authenticate(ctx context.Context, c Credentials) (Auth
 	if err != nil {
 		return AuthUser{}, err
 	}
-	now := time.Now()
+	var now time.Time
 	if a.Now != nil {
 		now = a.Now()
+	} else {
+		now = time.Now()
 	}
 	if k.ExpiresAt != nil && !now.Before(*k.ExpiresAt) {
 		return AuthUser{}, fmt.Errorf("%w: key expired", ErrInvalidKey)

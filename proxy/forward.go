@@ -45,7 +45,7 @@ func (h *Handler) forward(rc *fasthttp.RequestCtx, ex *exchange, up *upstream, p
 	req.Header.SetProtocol("HTTP/1.1") // whatever the client spoke; keep-alive and chunked upstream
 	stripRequest(&req.Header, trusted, s)
 	if d.authed {
-		setIdentity(&req.Header, &d.user, s)
+		setIdentity(&req.Header, &d.user, s, false)
 	}
 	req.Header.SetBytesV(HeaderRequestID, s.id)
 	setForwarded(rc, &req.Header, trusted, s)

@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"bytes"
+	"unsafe"
 
 	"github.com/valyala/fasthttp"
 	"github.com/zectre/zectre-auth/authn"
@@ -169,24 +170,47 @@ func stripResponse(h *fasthttp.ResponseHeader, s *scratch) {
 }
 
 // headerSetter is what identity headers are written to: the upstream
-// request's header or the forward-auth response's.
+// request's header or the forward-auth response's. SetCanonical skips the
+// name normalisation Set does on every call: the names are constants.
 type headerSetter interface {
-	Set(key, value string)
-	SetBytesV(key string, value []byte)
+	SetCanonical(key, value []byte)
 }
 
-// setIdentity attaches the trusted identity of u.
-func setIdentity(h headerSetter, u *authn.AuthUser, s *scratch) {
-	h.Set(HeaderUserID, u.ID)
-	h.Set(HeaderUserEmail, u.Email)
-	if u.IsAdmin {
-		h.Set(HeaderUserAdmin, "true")
-	} else {
-		h.Set(HeaderUserAdmin, "false")
+// The identity header names as bytes, in canonical form.
+var (
+	keyUserID     = []byte(HeaderUserID)
+	keyUserEmail  = []byte(HeaderUserEmail)
+	keyUserAdmin  = []byte(HeaderUserAdmin)
+	keyAuthMethod = []byte(HeaderAuthMethod)
+	keyAPIKeyID   = []byte(HeaderAPIKeyID)
+	keyScopes     = []byte(HeaderScopes)
+
+	valueTrue  = []byte("true")
+	valueFalse = []byte("false")
+)
+
+// setIdentity attaches the trusted identity of u (nil: anonymous). With
+// every set, each identity header is present, empty where it does not
+// apply (the forward-auth answer); otherwise absent ones are left out.
+func setIdentity(h headerSetter, u *authn.AuthUser, s *scratch, every bool) {
+	if u == nil {
+		if every {
+			for _, k := range [...][]byte{keyUserID, keyUserEmail, keyUserAdmin, keyAuthMethod, keyAPIKeyID, keyScopes} {
+				h.SetCanonical(k, nil)
+			}
+		}
+		return
 	}
-	h.Set(HeaderAuthMethod, string(u.Method))
-	if u.APIKeyID != "" {
-		h.Set(HeaderAPIKeyID, u.APIKeyID)
+	h.SetCanonical(keyUserID, s2b(u.ID))
+	h.SetCanonical(keyUserEmail, s2b(u.Email))
+	if u.IsAdmin {
+		h.SetCanonical(keyUserAdmin, valueTrue)
+	} else {
+		h.SetCanonical(keyUserAdmin, valueFalse)
+	}
+	h.SetCanonical(keyAuthMethod, s2b(string(u.Method)))
+	if u.APIKeyID != "" || every {
+		h.SetCanonical(keyAPIKeyID, s2b(u.APIKeyID))
 	}
 	s.val = s.val[:0]
 	for i, sc := range u.Scopes {
@@ -195,8 +219,13 @@ func setIdentity(h headerSetter, u *authn.AuthUser, s *scratch) {
 		}
 		s.val = append(s.val, sc...)
 	}
-	h.SetBytesV(HeaderScopes, s.val)
+	h.SetCanonical(keyScopes, s.val)
 }
+
+// s2b views a string as bytes without copying. SetCanonical copies the
+// value into the header, so the view never outlives the call and is never
+// written to.
+func s2b(v string) []byte { return unsafe.Slice(unsafe.StringData(v), len(v)) }
 
 // requestID is the client's X-Request-Id when well-formed, else a new one,
 // kept in s.id.

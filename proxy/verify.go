@@ -5,6 +5,7 @@ import (
 	"strings"
 
 	"github.com/valyala/fasthttp"
+	"github.com/zectre/zectre-auth/authn"
 )
 
 // VerifyPath is the forward-auth endpoint. Requests to it, and to any path
@@ -53,16 +54,15 @@ func (h *Handler) Verify(rc *fasthttp.RequestCtx, path string) error {
 	if err != nil {
 		return err
 	}
-	// Every identity header is always present, empty when it does not
-	// apply: ingresses copy a fixed list of answer headers onto the
-	// forwarded request, and some (Caddy 2.6) copy an unresolved
-	// placeholder for a header the answer lacks.
-	for _, name := range identityHeaders {
-		rc.Response.Header.Set(name, "")
-	}
+	// Every identity header is present, empty when it does not apply:
+	// ingresses copy a fixed list of answer headers onto the forwarded
+	// request, and some (Caddy 2.6) copy an unresolved placeholder for a
+	// header the answer lacks.
+	var u *authn.AuthUser
 	if d.authed {
-		setIdentity(&rc.Response.Header, &d.user, s)
+		u = &d.user
 	}
+	setIdentity(&rc.Response.Header, u, s, true)
 	rc.SetStatusCode(fasthttp.StatusOK)
 	rc.Response.ResetBody()
 	return nil
@@ -132,6 +132,3 @@ func uriPath(uri []byte) []byte {
 	}
 	return uri
 }
-
-// identityHeaders are the trusted headers a forward-auth answer carries.
-var identityHeaders = [...]string{HeaderUserID, HeaderUserEmail, HeaderUserAdmin, HeaderAuthMethod, HeaderAPIKeyID, HeaderScopes}

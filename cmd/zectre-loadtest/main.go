@@ -100,23 +100,42 @@ func report(o options, env *environment, scenarios []scenario, results map[strin
 	fmt.Printf("\nzectre-loadtest: wrk -t%d -c%d -d%s, %d round(s), median per scenario; cache: %s; database: %s\n\n",
 		o.threads, o.connections, o.duration, o.rounds, env.cacheName(), env.databaseName())
 	fmt.Printf("| Scenario | req/s | p50 | p99 | non-2xx |\n|---|---:|---:|---:|---:|\n")
-	med := map[string]result{}
 	for _, sc := range scenarios {
 		r := median(results[sc.name])
-		med[sc.name] = r
 		fmt.Printf("| %s | %.0f | %s | %s | %d |\n", sc.title, r.rps, r.p50, r.p99, r.errors)
 	}
 	fmt.Println()
+	// Each ratio is the median of the ratios within one round: the two
+	// measurements of a pair ran seconds apart, under the same load from
+	// whatever else the machine was doing.
 	ratio := func(label, a, b string) {
-		ra, okA := med[a]
-		rb, okB := med[b]
-		if okA && okB && rb.rps > 0 {
-			fmt.Printf("%s: %.2f\n", label, ra.rps/rb.rps)
+		ra, rb := results[a], results[b]
+		if len(ra) == 0 || len(ra) != len(rb) {
+			return
 		}
+		var per []float64
+		for i := range ra {
+			if rb[i].rps > 0 {
+				per = append(per, ra[i].rps/rb[i].rps)
+			}
+		}
+		if len(per) == 0 {
+			return
+		}
+		sort.Float64s(per)
+		fmt.Printf("%s: %.2f (per round: %s)\n", label, per[len(per)/2], formatRatios(per))
 	}
 	ratio("forward-auth, cached API key / bare fasthttp handler", "verify-key", "bare")
 	ratio("forward-auth, HS256 token / bare fasthttp handler", "verify-hs256", "bare")
 	ratio("forward-auth, catalog RS256 token / bare fasthttp handler", "verify-rs256", "bare")
 	ratio("proxy mode, API key / upstream direct", "proxy-key", "upstream")
 	ratio("proxy mode, API key / nginx reverse proxy", "proxy-key", "nginx")
+}
+
+func formatRatios(r []float64) string {
+	parts := make([]string, len(r))
+	for i, v := range r {
+		parts[i] = fmt.Sprintf("%.2f", v)
+	}
+	return strings.Join(parts, " ")
 }
