@@ -173,3 +173,31 @@ func TestRedisOutage(t *testing.T) {
 	}
 	s.stop()
 }
+
+// TestReplicasShareLimits: failed logins counted in Redis add up across
+// replicas, so two replicas enforce one limit.
+func TestReplicasShareLimits(t *testing.T) {
+	up := newRecorder(t)
+	environ, dir := replicaEnv(t, cachetest.RedisURL(t), up.srv.URL)
+	cfg := filepath.Join(dir, "zectre-auth.toml")
+	raw, _ := os.ReadFile(cfg)
+	if err := os.WriteFile(cfg, append(raw, "[limits]\nlogin_failures_per_account = 4\n"...), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	a := start(t, dir, environ)
+	b := start(t, t.TempDir(), environ)
+	a.account("limited@example.com")
+	wrong := `{"email":"limited@example.com","password":"not-the-password"}`
+	for i, s := range []*server{a, b, a, b} {
+		if st, _ := s.call("POST", "/api/v1/auth/login", wrong); st != 401 {
+			t.Fatalf("failure %d: %d", i+1, st)
+		}
+	}
+	for _, s := range []*server{a, b} {
+		if st, body := s.call("POST", "/api/v1/auth/login", `{"email":"limited@example.com","password":"hunter2abc"}`); st != 429 {
+			t.Fatalf("login after 4 failures spread over two replicas: %d %v", st, body)
+		}
+	}
+	a.stop()
+	b.stop()
+}
