@@ -151,3 +151,34 @@ func TestCatalogCacheSkipsVerification(t *testing.T) {
 		t.Fatalf("cached token = %+v, %v; want user %s", got, err, u.ID)
 	}
 }
+
+// TestCachedTokensAuthenticator: the cache's own authenticator answers for
+// a token that verified before, by its original method, and checks the
+// user's status every time; it is not responsible for anything else.
+func TestCachedTokensAuthenticator(t *testing.T) {
+	users := newMemDirectory()
+	users.users["u1"] = store.User{ID: "u1", Email: "a@example.com"}
+	c := NewTokenCache(16)
+	a := c.Authenticator(users)
+	bearer := func(tok string) Credentials { return Credentials{Authorization: "Bearer " + tok} }
+
+	if _, err := a.Authenticate(context.Background(), bearer("eyJ.unseen.x")); !errors.Is(err, ErrNotResponsible) {
+		t.Fatalf("unseen token: %v", err)
+	}
+	if _, err := a.Authenticate(context.Background(), Credentials{APIKey: "zec_x"}); !errors.Is(err, ErrNotResponsible) {
+		t.Fatalf("api key: %v", err)
+	}
+	c.put("eyJ.seen.x", MethodCatalogJWT, "u1", time.Now().Add(time.Hour))
+	u, err := a.Authenticate(context.Background(), bearer("eyJ.seen.x"))
+	if err != nil || u.ID != "u1" || u.Method != MethodCatalogJWT || !u.HasScope("anything") {
+		t.Fatalf("seen token: %+v %v", u, err)
+	}
+	users.users["u1"] = store.User{ID: "u1", Disabled: true}
+	if _, err := a.Authenticate(context.Background(), bearer("eyJ.seen.x")); !errors.Is(err, ErrInvalidToken) {
+		t.Fatalf("disabled user's cached token: %v", err)
+	}
+	c.put("eyJ.short.x", MethodJWT, "u1", time.Now().Add(-time.Second))
+	if _, err := a.Authenticate(context.Background(), bearer("eyJ.short.x")); !errors.Is(err, ErrNotResponsible) {
+		t.Fatalf("expired token: %v", err)
+	}
+}

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"os/signal"
+	"slices"
 	"sync"
 	"syscall"
 	"time"
@@ -49,7 +50,10 @@ func serve(args []string, stderr io.Writer) int {
 	}
 	usage := cache.NewUsage(st, log)
 	verified := authn.NewTokenCache(authn.DefaultTokenCacheSize)
+	// Tokens seen before resolve first, with one hash; the others decode a
+	// token only when it is new.
 	chain := []authn.Authenticator{
+		verified.Authenticator(st),
 		authn.TokenAuthenticator{Tokens: tokens, Users: st, Cache: verified},
 		authn.KeyAuthenticator{Keys: st, Usage: usage, Now: time.Now},
 	}
@@ -63,8 +67,9 @@ func serve(args []string, stderr io.Writer) int {
 			return 1
 		}
 		defer catalog.Close()
-		// The catalog decides first: it claims only asymmetric tokens.
-		chain = append([]authn.Authenticator{catalog}, chain...)
+		// The catalog claims only asymmetric tokens, so it goes before the
+		// HS256 authenticator (after the cache).
+		chain = slices.Insert(chain, 1, authn.Authenticator(catalog))
 	}
 	audit := authn.NewAudit(stderr)
 	api := &handlers.API{
