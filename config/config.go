@@ -32,8 +32,9 @@ const (
 	// §3.2: a key of at least the hash output size).
 	MinJWTSecretBytes = 32
 
-	// DefaultUpstreamTimeout bounds one upstream exchange: connecting,
-	// sending the request and receiving the response headers.
+	// DefaultUpstreamTimeout bounds each step of an upstream exchange:
+	// connecting, each write of the request and each read of the response
+	// (an idle bound, so a long download that keeps moving is not cut).
 	DefaultUpstreamTimeout = Duration(60 * time.Second)
 	// DefaultRedisPrefix starts every Redis key of the service.
 	DefaultRedisPrefix = "zectre-auth:"

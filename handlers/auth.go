@@ -2,7 +2,6 @@ package handlers
 
 import (
 	"context"
-	"net/netip"
 
 	"github.com/valyala/fasthttp"
 	"github.com/zectre/zectre-auth/authn"
@@ -48,9 +47,7 @@ func (a *API) resolve(ctx context.Context, rc *fasthttp.RequestCtx) (authn.AuthU
 	}
 	e := authn.AuditEventFor(c)
 	e.Source, e.Path = "api", string(rc.Path())
-	if ip, ok := netip.AddrFromSlice(rc.RemoteIP()); ok {
-		e.Client = ip.Unmap()
-	}
+	e.Client = proxy.ClientAddr(rc, a.Trusted)
 	if err != nil {
 		e.Outcome, e.Code, e.Reason = "denied", toError(err).Code, err.Error()
 	} else {

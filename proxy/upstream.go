@@ -29,17 +29,22 @@ type upstream struct {
 // and builds its client. Requests go to prefix + the normalised path.
 func newUpstream(raw string, o Options) (*upstream, error) {
 	u, err := url.Parse(raw)
+	// Errors name the upstream by its host only: the URL may hold a password.
+	name := "(unparsable URL)"
+	if err == nil {
+		name = u.Host
+	}
 	switch {
 	case err != nil:
-		return nil, fmt.Errorf("proxy: upstream %q: %w", raw, err)
+		return nil, fmt.Errorf("proxy: upstream %s: not a URL", name)
 	case u.Scheme != "http" && u.Scheme != "https":
-		return nil, fmt.Errorf("proxy: upstream %q: scheme must be http or https", raw)
+		return nil, fmt.Errorf("proxy: upstream %q: scheme must be http or https", name)
 	case u.Host == "" || u.Hostname() == "":
-		return nil, fmt.Errorf("proxy: upstream %q: missing host", raw)
+		return nil, fmt.Errorf("proxy: upstream %q: missing host", name)
 	case u.User != nil:
-		return nil, fmt.Errorf("proxy: upstream %q: credentials in the URL are not supported", raw)
+		return nil, fmt.Errorf("proxy: upstream %q: credentials in the URL are not supported", name)
 	case u.RawQuery != "" || u.ForceQuery || u.Fragment != "":
-		return nil, fmt.Errorf("proxy: upstream %q: must not have a query or fragment", raw)
+		return nil, fmt.Errorf("proxy: upstream %q: must not have a query or fragment", name)
 	}
 	up := &upstream{url: raw, scheme: u.Scheme, host: u.Host}
 	if u.Port() == "" {
@@ -52,7 +57,7 @@ func newUpstream(raw string, o Options) (*upstream, error) {
 	if p := u.EscapedPath(); p != "" && p != "/" {
 		norm, err := NormalizePath([]byte(p))
 		if err != nil {
-			return nil, fmt.Errorf("proxy: upstream %q: base path cannot be normalised", raw)
+			return nil, fmt.Errorf("proxy: upstream %q: base path cannot be normalised", name)
 		}
 		up.prefix = strings.TrimSuffix(norm, "/")
 	}
