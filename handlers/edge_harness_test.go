@@ -145,7 +145,7 @@ func startEdge(t testing.TB, o edgeOptions) *edge {
 		var err error
 		px, err = proxy.New(proxy.Options{
 			Routes: o.routes, Upstream: o.upstream, DefaultAuth: o.defaultAuth, Trusted: trusted,
-			Resolver: api.Resolver, Audit: api.Audit, Timeout: o.timeout,
+			Resolver: api.Resolver, Audit: api.Audit, Code: handlers.ErrorCode, Timeout: o.timeout,
 		})
 		if err != nil {
 			t.Fatal(err)

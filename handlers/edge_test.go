@@ -122,6 +122,9 @@ func TestEdgeIdentityHeaders(t *testing.T) {
 	if h.Get("Authorization") != "Bearer "+e.token {
 		t.Error("Authorization was not passed on")
 	}
+	if r := e.raw("GET", "/x", "X-API-Key", "zec_"+strings.Repeat("a", 42)); r.status != 401 {
+		t.Fatalf("a malformed key: %d", r.status)
+	}
 	// The audit log names the attempt, never the credential.
 	if err := e.api.Audit.Flush(); err != nil {
 		t.Fatal(err)
@@ -129,6 +132,9 @@ func TestEdgeIdentityHeaders(t *testing.T) {
 	log := e.audit.String()
 	if !strings.Contains(log, `"source":"proxy"`) || !strings.Contains(log, `"user_id":"`+e.userID+`"`) {
 		t.Errorf("no proxy audit line:\n%s", log)
+	}
+	if !strings.Contains(log, `"outcome":"denied","method":"api_key","source":"proxy","code":"INVALID_API_KEY"`) {
+		t.Errorf("no denial line with its code:\n%s", log)
 	}
 	if strings.Contains(log, e.roKey) || strings.Contains(log, e.token) {
 		t.Fatal("a credential reached the audit log")

@@ -57,6 +57,10 @@ func validationError(msg string) *Error {
 	return newError(400, "VALIDATION_ERROR", msg)
 }
 
+// ErrorCode is the error code a client is answered for err, for logs of
+// other packages (the edge's audit lines).
+func ErrorCode(err error) string { return toError(err).Code }
+
 // toError maps any error to what the client sees. It is the one place where
 // errors of authn and store become HTTP statuses.
 func toError(err error) *Error {

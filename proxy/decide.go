@@ -106,6 +106,9 @@ func (h *Handler) record(rc *fasthttp.RequestCtx, at *attempt, c authn.Credentia
 	}
 	if err != nil {
 		e.Outcome, e.Reason = "denied", err.Error()
+		if h.code != nil {
+			e.Code = h.code(err)
+		}
 	} else {
 		e.Outcome = "ok"
 	}

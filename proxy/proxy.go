@@ -49,6 +49,9 @@ type Options struct {
 	Resolver Resolver
 	// Audit receives a line per authentication attempt; nil writes none.
 	Audit *authn.Audit
+	// Code names a denial in audit lines with the error code the client is
+	// answered (the HTTP layer's mapping); nil leaves the code out.
+	Code func(error) string
 	// Timeout is the idle timeout of each upstream step; 0 means
 	// DefaultTimeout. It also bounds how long a client may stall while its
 	// request body or the response is streamed.
@@ -70,6 +73,7 @@ type Handler struct {
 	resolver Resolver
 	trust    trust
 	audit    *authn.Audit
+	code     func(error) string
 	timeout  time.Duration
 }
 
@@ -94,7 +98,7 @@ func New(o Options) (*Handler, error) {
 	}
 	h := &Handler{
 		rules: rules, resolver: o.Resolver, trust: trust(append([]netip.Prefix(nil), o.Trusted...)),
-		audit: o.Audit, timeout: o.Timeout,
+		audit: o.Audit, code: o.Code, timeout: o.Timeout,
 	}
 	byURL := map[string]*upstream{}
 	for _, rt := range rules.Routes() {

@@ -85,7 +85,7 @@ func serve(args []string, stderr io.Writer) int {
 	}
 	edge, err := proxy.New(proxy.Options{
 		Routes: cfg.Routes, Upstream: cfg.Upstream, DefaultAuth: cfg.DefaultAuth,
-		Trusted: cfg.TrustedPrefixes(), Resolver: api.Resolver, Audit: audit,
+		Trusted: cfg.TrustedPrefixes(), Resolver: api.Resolver, Audit: audit, Code: handlers.ErrorCode,
 		Timeout: cfg.UpstreamTimeout.Std(),
 	})
 	if err != nil {
