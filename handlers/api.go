@@ -154,13 +154,24 @@ func (a *API) healthz(ctx context.Context, rc *fasthttp.RequestCtx) error {
 	return nil
 }
 
+// readyz answers 200 while the database answers. Redis, when configured,
+// is reported but decides nothing: lookups fall back to the database while
+// it is down, and taking every replica out of service over it would turn a
+// slower path into an outage.
 func (a *API) readyz(ctx context.Context, rc *fasthttp.RequestCtx) error {
 	c, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
 	if err := a.Store.Ping(c); err != nil {
 		return &Error{Status: 503, Code: "SERVICE_UNAVAILABLE", Message: "The database is unreachable.", Err: err}
 	}
-	writeJSON(rc, fasthttp.StatusOK, map[string]string{"status": "ready"})
+	body := map[string]string{"status": "ready"}
+	if r, ok := a.Store.(interface{ PingRedis(context.Context) error }); ok {
+		if err := r.PingRedis(c); err != nil {
+			a.Log.Warn("readiness: redis unreachable, serving from the database", "err", err)
+			body["status"], body["redis"] = "degraded", "unreachable"
+		}
+	}
+	writeJSON(rc, fasthttp.StatusOK, body)
 	return nil
 }
 

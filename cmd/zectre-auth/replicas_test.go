@@ -155,10 +155,18 @@ func TestRedisOutage(t *testing.T) {
 	if st := proxied(t, s, "/apps/1", "X-API-Key", "zec_"+strings.Repeat("A", 42)); st != 401 {
 		t.Fatalf("malformed key with Redis down: %d", st)
 	}
+	// Still ready: the database serves while Redis is down.
+	if st, b := s.call("GET", "/readyz", ""); st != 200 || b["status"] != "degraded" || b["redis"] != "unreachable" {
+		t.Fatalf("/readyz with Redis down: %d %v", st, b)
+	}
 
 	restartRedis()
 	until(t, 10*time.Second, "requests after Redis restart", func() bool {
 		return proxied(t, s, "/apps/1", "X-API-Key", key) == 200
+	})
+	until(t, 10*time.Second, "/readyz ready after Redis restart", func() bool {
+		_, b := s.call("GET", "/readyz", "")
+		return b["status"] == "ready"
 	})
 	st, list := s.call("GET", "/api/v1/api-keys", "", "Authorization", "Bearer "+token)
 	if st != 200 {
