@@ -39,6 +39,13 @@ const (
 	// DefaultRedisPrefix starts every Redis key of the service.
 	DefaultRedisPrefix = "zectre-auth:"
 
+	// DefaultShutdownDelay is how long a stopping replica keeps serving with
+	// /readyz failing, so that load balancers stop sending it traffic
+	// before its listener closes.
+	DefaultShutdownDelay = Duration(5 * time.Second)
+	// DefaultShutdownTimeout bounds the wait for in-flight requests.
+	DefaultShutdownTimeout = Duration(30 * time.Second)
+
 	// MaxUpstreamTimeout is the largest upstream_timeout accepted.
 	MaxUpstreamTimeout = Duration(time.Hour)
 )
@@ -87,6 +94,13 @@ type Config struct {
 	// and waiting for each read of the response. Default
 	// DefaultUpstreamTimeout (60 s); at most MaxUpstreamTimeout.
 	UpstreamTimeout Duration `toml:"upstream_timeout"`
+	// ShutdownDelay is how long the service keeps serving after SIGTERM with
+	// /readyz answering 503, before it stops accepting. Default
+	// DefaultShutdownDelay (5 s); 0 stops at once. SIGINT skips it.
+	ShutdownDelay Duration `toml:"shutdown_delay"`
+	// ShutdownTimeout bounds the wait for in-flight requests once the
+	// listener is closed. Default DefaultShutdownTimeout (30 s).
+	ShutdownTimeout Duration `toml:"shutdown_timeout"`
 	// DashboardURL is the base of auth_url in the CLI flow. Default empty:
 	// the service serves /auth/cli itself under PublicURL.
 	DashboardURL string `toml:"dashboard_url" env:"ZECTRE_AUTH_DASHBOARD_URL"`
@@ -188,6 +202,8 @@ func Default() Config {
 		DefaultAuth:     DefaultDefaultAuth,
 		TrustedProxies:  DefaultTrustedProxies(),
 		UpstreamTimeout: DefaultUpstreamTimeout,
+		ShutdownDelay:   DefaultShutdownDelay,
+		ShutdownTimeout: DefaultShutdownTimeout,
 		RedisPrefix:     DefaultRedisPrefix,
 		Limits: Limits{
 			LoginFailuresPerAccount: DefaultLoginFailuresPerAccount,

@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // Validate reports every problem at once, joined with errors.Join: one
@@ -25,6 +26,12 @@ func (c Config) Validate() error {
 	}
 	v.jwtSecret()
 	v.httpURL("upstream", c.Upstream, true)
+	if c.ShutdownDelay < 0 || c.ShutdownDelay > Duration(10*time.Minute) {
+		v.add("shutdown_delay", "must be between 0s and 10m")
+	}
+	if c.ShutdownTimeout <= 0 || c.ShutdownTimeout > Duration(time.Hour) {
+		v.add("shutdown_timeout", "must be more than 0s and at most 1h")
+	}
 	if c.UpstreamTimeout <= 0 || c.UpstreamTimeout > MaxUpstreamTimeout {
 		v.add("upstream_timeout", "must be more than 0s and at most %s", MaxUpstreamTimeout.Std())
 	}

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/netip"
+	"sync/atomic"
 	"time"
 
 	"github.com/fasthttp/router"
@@ -40,6 +41,8 @@ type API struct {
 	// Trusted are the proxies whose X-Forwarded-For names the client (config
 	// trusted_proxies); from anyone else the TCP peer is the client.
 	Trusted []netip.Prefix
+
+	draining atomic.Bool // set by StartDraining: /readyz answers 503
 }
 
 type handlerFunc func(ctx context.Context, rc *fasthttp.RequestCtx) error
@@ -154,11 +157,19 @@ func (a *API) healthz(ctx context.Context, rc *fasthttp.RequestCtx) error {
 	return nil
 }
 
-// readyz answers 200 while the database answers. Redis, when configured,
+// StartDraining makes /readyz answer 503 from now on, so that load
+// balancers stop sending traffic before the listener closes.
+func (a *API) StartDraining() { a.draining.Store(true) }
+
+// readyz answers 200 while the database answers (and the service is not
+// shutting down). Redis, when configured,
 // is reported but decides nothing: lookups fall back to the database while
 // it is down, and taking every replica out of service over it would turn a
 // slower path into an outage.
 func (a *API) readyz(ctx context.Context, rc *fasthttp.RequestCtx) error {
+	if a.draining.Load() {
+		return &Error{Status: 503, Code: "SERVICE_UNAVAILABLE", Message: "The service is shutting down."}
+	}
 	c, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
 	if err := a.Store.Ping(c); err != nil {

@@ -6,12 +6,14 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"os"
 	"os/signal"
 	"slices"
 	"sync"
 	"syscall"
 	"time"
 
+	"github.com/valyala/fasthttp"
 	"github.com/zectre/zectre-auth/authn"
 	"github.com/zectre/zectre-auth/cache"
 	"github.com/zectre/zectre-auth/config"
@@ -25,7 +27,13 @@ func serve(args []string, stderr io.Writer) int {
 		return 2
 	}
 	log := slog.New(slog.NewJSONHandler(stderr, nil))
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	signals := make(chan os.Signal, 2)
+	signal.Notify(signals, syscall.SIGINT, syscall.SIGTERM)
+	defer signal.Stop(signals)
+	// ctx ends the background work (key-use flushes, the cache's watch,
+	// JWKS refreshes) only after the server has drained, so that the last
+	// requests' key use is flushed too.
+	ctx, stop := context.WithCancel(context.Background())
 	defer stop()
 
 	st, closeStore, ok := openStore(ctx, cfg, log, stderr)
@@ -113,21 +121,40 @@ func serve(args []string, stderr io.Writer) int {
 	select {
 	case err := <-served:
 		log.Error("server stopped", "err", err)
-		stop()
 		code = 1
-	case <-ctx.Done():
-		log.Info("shutting down")
-		drain, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		if err := srv.ShutdownWithContext(drain); err != nil {
-			log.Warn("shutdown did not finish draining", "err", err)
-		}
+	case sig := <-signals:
+		shutdown(srv, api, cfg, sig, signals, log)
 	}
+	stop()
 	edge.Close()
 	background.Wait() // flushes pending key use
 	audit.Close()
 	log.Info("stopped")
 	return code
+}
+
+// shutdown stops serving in order: readiness fails first, then (after
+// SIGTERM) the service keeps serving for shutdown_delay while load balancers
+// take it out of rotation, then the listener closes and in-flight requests
+// get shutdown_timeout to finish. A second signal ends the delay at once.
+func shutdown(srv *fasthttp.Server, api *handlers.API, cfg config.Config, sig os.Signal, signals <-chan os.Signal, log *slog.Logger) {
+	api.StartDraining()
+	delay := cfg.ShutdownDelay.Std()
+	if sig != syscall.SIGTERM {
+		delay = 0
+	}
+	log.Info("shutting down", "signal", sig.String(), "delay", delay.String())
+	if delay > 0 {
+		select {
+		case <-time.After(delay):
+		case <-signals:
+		}
+	}
+	drain, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout.Std())
+	defer cancel()
+	if err := srv.ShutdownWithContext(drain); err != nil {
+		log.Warn("shutdown did not finish draining", "err", err)
+	}
 }
 
 // jwtSecret is the configured secret, or the one kept in the data dir
