@@ -98,6 +98,7 @@ type edgeOptions struct {
 	trusted     []string
 	timeout     time.Duration
 	noEdge      bool
+	log         io.Writer // the service's log; nil discards it
 }
 
 // edge is zectre-auth with the edge in front, on a real listener, over a
@@ -133,6 +134,9 @@ func (a *auditBuffer) String() string {
 func startEdge(t testing.TB, o edgeOptions) *edge {
 	t.Helper()
 	api := newTestAPI(t, storeURLForOneStore(t), testPolicy(), testParams, time.Now)
+	if o.log != nil {
+		api.Log = slog.New(slog.NewJSONHandler(o.log, nil))
+	}
 	audit := &auditBuffer{}
 	api.Audit = authn.NewAudit(audit)
 	t.Cleanup(func() { api.Audit.Close() })

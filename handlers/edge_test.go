@@ -206,7 +206,8 @@ func TestEdgeUpstreamFailures(t *testing.T) {
 		{Path: "/slow/**", Auth: config.AuthPublic, Upstream: slow.srv.URL},
 		{Path: "/none/**", Auth: config.AuthPublic},
 	}
-	e := startEdge(t, edgeOptions{routes: routes, timeout: 300 * time.Millisecond})
+	log := &auditBuffer{}
+	e := startEdge(t, edgeOptions{routes: routes, timeout: 300 * time.Millisecond, log: log})
 	before := runtime.NumGoroutine()
 	for round := 0; round < 3; round++ {
 		for _, tc := range []struct {
@@ -226,6 +227,10 @@ func TestEdgeUpstreamFailures(t *testing.T) {
 			}
 			if d := time.Since(start); tc.status == 504 && d > 5*time.Second {
 				t.Errorf("%s took %v", tc.target, d)
+			}
+			// The failure is logged with the request id the client got.
+			if id := r.header.Get("X-Request-Id"); tc.status >= 500 && !strings.Contains(log.String(), `"request_id":"`+id+`"`) {
+				t.Errorf("%s: no log line with request_id %q:\n%s", tc.target, id, log.String())
 			}
 		}
 	}
@@ -407,6 +412,12 @@ func TestForwardAuth(t *testing.T) {
 		{"nginx: admin, none", trusted, "GET", "/api/v1/auth/verify", orig("GET", "/admin/x?x=/public"), 401, "UNAUTHORIZED", ""},
 		{"nginx: absolute uri", trusted, "GET", "/api/v1/auth/verify", orig("GET", "http://h/admin/x"), 401, "UNAUTHORIZED", ""},
 		{"nginx: token", trusted, "GET", "/api/v1/auth/verify", with(orig("GET", "/admin/x"), "Authorization", "Bearer "+trusted.token), 200, "", trusted.userID},
+		// nginx passes client headers on: a client's X-Forwarded-* beside
+		// the ingress's X-Original-* must not choose the path or method.
+		{"nginx: client forwarded-uri", trusted, "GET", "/api/v1/auth/verify", with(orig("GET", "/admin/x"), fwd("GET", "/public/x")...), 400, "AMBIGUOUS_ORIGINAL", ""},
+		{"nginx: client forwarded-uri, no method", trusted, "GET", "/api/v1/auth/verify", with(orig("GET", "/admin/x"), "X-Forwarded-Uri", "/public/x"), 400, "AMBIGUOUS_ORIGINAL", ""},
+		{"nginx: client forwarded-method", trusted, "GET", "/api/v1/auth/verify", with(orig("POST", "/deploy/1"), "X-Forwarded-Uri", "/deploy/1", "X-Forwarded-Method", "GET", "X-API-Key", trusted.roKey), 400, "AMBIGUOUS_ORIGINAL", ""},
+		{"both pairs agree", trusted, "GET", "/api/v1/auth/verify", with(orig("POST", "/deploy/1?a"), "X-Forwarded-Uri", "/deploy/1", "X-API-Key", trusted.roKey), 403, "INSUFFICIENT_SCOPE", ""},
 		// An untrusted peer cannot choose the path: its own one counts.
 		{"untrusted: forged public", untrusted, "GET", "/api/v1/auth/verify", fwd("GET", "/public/x"), 401, "UNAUTHORIZED", ""},
 		{"untrusted: forged nginx public", untrusted, "GET", "/api/v1/auth/verify", orig("GET", "/public/x"), 401, "UNAUTHORIZED", ""},

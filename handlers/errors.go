@@ -89,6 +89,8 @@ func toError(err error) *Error {
 		return &Error{Status: 503, Code: "SERVICE_UNAVAILABLE", Message: "A backing store is unavailable; try again shortly.", Err: err}
 	case errors.Is(err, proxy.ErrBadPath):
 		return &Error{Status: 400, Code: "INVALID_PATH", Message: "The request path cannot be normalised safely.", Err: err}
+	case errors.Is(err, proxy.ErrAmbiguousOriginal):
+		return &Error{Status: 400, Code: "AMBIGUOUS_ORIGINAL", Message: "X-Forwarded-Uri and X-Original-URI name different paths; the ingress must set one and remove the other.", Err: err}
 	case errors.Is(err, proxy.ErrClientBody):
 		return &Error{Status: 400, Code: errBadRequest.Code, Message: "The request body could not be read.", Err: err}
 	case errors.Is(err, proxy.ErrNoUpstream):
@@ -114,7 +116,8 @@ type errorBody struct {
 func writeError(rc *fasthttp.RequestCtx, log *slog.Logger, err error) {
 	e := toError(err)
 	if e.Status >= 500 {
-		log.Error("request failed", "status", e.Status, "method", string(rc.Method()), "path", string(rc.Path()), "err", err)
+		log.Error("request failed", "status", e.Status, "method", string(rc.Method()), "path", string(rc.Path()),
+			"request_id", requestID(rc), "err", err)
 	}
 	if e.Status == fasthttp.StatusUnauthorized {
 		rc.Response.Header.Set("WWW-Authenticate", `Bearer realm="zectre"`)
@@ -126,4 +129,15 @@ func writeError(rc *fasthttp.RequestCtx, log *slog.Logger, err error) {
 	var body errorBody
 	body.Error.Code, body.Error.Message = e.Code, e.Message
 	writeJSON(rc, e.Status, body)
+}
+
+// requestID is the request id of rc for log lines: the one the edge
+// answered with, else the client's (at most 128 bytes; the JSON log
+// escapes it).
+func requestID(rc *fasthttp.RequestCtx) string {
+	id := rc.Response.Header.Peek("X-Request-Id")
+	if len(id) == 0 {
+		id = rc.Request.Header.Peek("X-Request-Id")
+	}
+	return string(id[:min(len(id), 128)])
 }

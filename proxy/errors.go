@@ -22,4 +22,9 @@ var (
 	// ErrClientBody: reading the client's request body failed while it was
 	// being forwarded, e.g. the client hung up mid-upload (400 BAD_REQUEST).
 	ErrClientBody = errors.New("proxy: reading the request body failed")
+	// ErrAmbiguousOriginal: a forward-auth request names two different
+	// original paths (X-Forwarded-Uri and X-Original-URI disagree), which
+	// happens when an ingress passes a client's header on beside its own
+	// (400 AMBIGUOUS_ORIGINAL).
+	ErrAmbiguousOriginal = errors.New("proxy: the forwarded and original URI headers name different paths")
 )

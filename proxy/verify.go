@@ -31,7 +31,8 @@ func isVerifyRaw(p []byte) bool {
 //
 // The original request is, from a trusted peer, X-Forwarded-Method +
 // X-Forwarded-Uri (Traefik, Caddy) or X-Original-Method + X-Original-URI
-// (nginx). From anyone else those headers are ignored, so that a client who
+// (nginx); when both pairs are present they must name the same path and
+// method (ErrAmbiguousOriginal otherwise). From anyone else those headers are ignored, so that a client who
 // can reach the endpoint, or an ingress that passes client headers through,
 // cannot ask about a path of its choice. Without them the verify request's
 // own method and path count; in Envoy's form the path is what follows
@@ -74,15 +75,28 @@ func (h *Handler) Verify(rc *fasthttp.RequestCtx, path string) error {
 func original(rc *fasthttp.RequestCtx, path string, trusted bool, s *scratch) (method, target string, err error) {
 	method = bytesString(rc.Method())
 	if trusted {
-		for _, pair := range [...][2]string{
-			{HeaderForwardedMethod, HeaderForwardedURI},
-			{HeaderOriginalMethod, HeaderOriginalURI},
-		} {
-			uri := rc.Request.Header.Peek(pair[1])
-			if len(uri) == 0 {
-				continue
+		h := &rc.Request.Header
+		fwd, orig := h.Peek(HeaderForwardedURI), h.Peek(HeaderOriginalURI)
+		fwdMethod, origMethod := h.Peek(HeaderForwardedMethod), h.Peek(HeaderOriginalMethod)
+		uri, m := fwd, fwdMethod
+		switch {
+		case len(fwd) > 0 && len(orig) > 0:
+			// An ingress that passes client headers through (nginx
+			// auth_request) would otherwise let a client's X-Forwarded-*
+			// stand in for the X-Original-* the ingress set: both pairs
+			// must agree.
+			if !bytes.Equal(uriPath(fwd), uriPath(orig)) ||
+				len(fwdMethod) > 0 && len(origMethod) > 0 && !bytes.Equal(fwdMethod, origMethod) {
+				return "", "", ErrAmbiguousOriginal
 			}
-			if m := rc.Request.Header.Peek(pair[0]); len(m) > 0 {
+			if len(m) == 0 {
+				m = origMethod
+			}
+		case len(orig) > 0:
+			uri, m = orig, origMethod
+		}
+		if len(uri) > 0 {
+			if len(m) > 0 {
 				method = bytesString(m)
 			}
 			target, err := normalizeInto(s, uriPath(uri))

@@ -201,6 +201,11 @@ func ingressCases(f edgeFixture) []ingressCase {
 		{name: "dot-dot out of public", method: "GET", path: "/public/../apps/1", status: 401},
 		{name: "encoded dot-dot out of public", method: "GET", path: "/public/%2e%2e/apps/1", status: 401},
 		{name: "query names public", method: "GET", path: "/apps/1?/public/x", status: 401},
+		// The client names a public original itself, in the header pair the
+		// ingress does not set (nginx passes client headers on).
+		{name: "forged forwarded uri", method: "GET", path: "/apps/1", headers: []string{"X-Forwarded-Uri", "/public/x", "X-Forwarded-Method", "GET"}, status: 401},
+		{name: "forged original uri", method: "GET", path: "/apps/1", headers: []string{"X-Original-URI", "/public/x", "X-Original-Method", "GET"}, status: 401},
+		{name: "forged method", method: "POST", path: "/deploy/1", headers: []string{"X-API-Key", f.readOnlyKey, "X-Forwarded-Method", "GET", "X-Original-Method", "GET"}, status: 403},
 	}
 }
 
@@ -329,6 +334,8 @@ http {
             proxy_set_header Content-Length "";
             proxy_set_header X-Original-URI $request_uri;
             proxy_set_header X-Original-Method $request_method;
+            proxy_set_header X-Forwarded-Uri "";
+            proxy_set_header X-Forwarded-Method "";
         }
 
         location / {
@@ -386,6 +393,8 @@ http://127.0.0.1:%[2]d {
 		request_header -X.zectre*
 		forward_auth %[3]s {
 			uri /api/v1/auth/verify
+			header_up -X-Original-URI
+			header_up -X-Original-Method
 			copy_headers X-Zectre-User-Id X-Zectre-User-Email X-Zectre-User-Admin X-Zectre-Auth-Method X-Zectre-Api-Key-Id X-Zectre-Scopes X-Request-Id
 		}
 		reverse_proxy %[4]s
