@@ -65,7 +65,8 @@ type Audit struct {
 	spare   []byte
 	warn    []byte
 
-	dropped     atomic.Uint64 // lines dropped since the last warning line
+	observer    atomic.Pointer[observed] // set by Observe; nil: nobody listens
+	dropped     atomic.Uint64            // lines dropped since the last warning line
 	droppedAll  atomic.Uint64
 	kick        chan struct{}
 	stop        chan struct{}
@@ -95,6 +96,9 @@ func (a *Audit) Record(e AuditEvent) {
 	if a == nil {
 		return
 	}
+	if o := a.observer.Load(); o != nil {
+		o.Attempt(e.Method, e.Outcome)
+	}
 	now := time.Now()
 	a.mu.Lock()
 	if a.closed || len(a.pending) >= a.maxBuffer {
@@ -112,6 +116,30 @@ func (a *Audit) Record(e AuditEvent) {
 		default:
 		}
 	}
+}
+
+// AuditObserver learns of every authentication attempt Record is given,
+// for metrics: also of those whose line is dropped. Attempt runs on the
+// request path: it must be cheap, must not block, and must not keep the
+// strings, which may alias request memory.
+type AuditObserver interface {
+	Attempt(method, outcome string)
+}
+
+// observed boxes an AuditObserver for the atomic pointer.
+type observed struct{ AuditObserver }
+
+// Observe makes o learn of every attempt recorded from now on; nil stops
+// that. It is safe to call while requests are served.
+func (a *Audit) Observe(o AuditObserver) {
+	if a == nil {
+		return
+	}
+	if o == nil {
+		a.observer.Store(nil)
+		return
+	}
+	a.observer.Store(&observed{o})
 }
 
 // Dropped is how many lines were dropped because the writer was stuck or

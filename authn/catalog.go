@@ -63,6 +63,11 @@ type CatalogOptions struct {
 	// HTTPTimeout bounds one JWKS fetch, the first one at start included;
 	// default DefaultJWKSTimeout (5 s).
 	HTTPTimeout time.Duration
+	// OnRefresh, when set, learns of every JWKS fetch, the first one and
+	// those caused by unknown kids included: keys is how many keys the
+	// fetched set holds (err nil), or err says why the fetch failed (keys
+	// 0; the last good keys stay in use). For metrics; it must not block.
+	OnRefresh func(keys int, err error)
 }
 
 // catalogLeeway absorbs clock skew between the catalog and this service for

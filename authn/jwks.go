@@ -79,22 +79,8 @@ func newJWKSKeys(ctx context.Context, o CatalogOptions, log *slog.Logger) (*jwks
 	where := u.Redacted()
 	ctx, cancel := context.WithCancel(ctx)
 	client := jwksClient(o.HTTPTimeout)
-	kf, err := keyfunc.NewDefaultOverrideCtx(ctx, []string{o.JWKSURL}, keyfunc.Override{
-		Client:      client,
-		HTTPTimeout: o.HTTPTimeout,
-		// The same bound for a request that meets the unknown-kid limit
-		// spent: it waits for the next slot (and the fetch) only if that
-		// fits within HTTPTimeout, else it is refused at once. Each slot
-		// can be reserved once, so under a flood at most one request per
-		// slot waits; the rest fail fast.
-		RateLimitWaitMax:  o.HTTPTimeout,
-		RefreshInterval:   o.RefreshInterval,
-		RefreshUnknownKID: rate.NewLimiter(rate.Every(o.UnknownKIDInterval), o.UnknownKIDBurst),
-		RefreshErrorHandlerFunc: func(string) func(context.Context, error) {
-			return func(ctx context.Context, err error) {
-				log.WarnContext(ctx, "catalog jwks fetch failed; keeping the last good keys", "url", where, "error", err)
-			}
-		},
+	kf, err := newKeyfunc(ctx, o, client, func(ctx context.Context, err error) {
+		log.WarnContext(ctx, "catalog jwks fetch failed; keeping the last good keys", "url", where, "error", err)
 	})
 	if err != nil {
 		cancel()
@@ -108,6 +94,65 @@ func newJWKSKeys(ctx context.Context, o CatalogOptions, log *slog.Logger) (*jwks
 		log.InfoContext(ctx, "catalog jwks loaded", "url", where, "keys", len(keys))
 	}
 	return k, nil
+}
+
+// newKeyfunc builds what keyfunc.NewDefaultOverrideCtx would, with the
+// fetched keys kept in a storage that reports each successful fetch to
+// o.OnRefresh: jwkset offers a hook for failed fetches only.
+//
+// The fetch at start waits at most o.HTTPTimeout and its failure is no
+// error (see newJWKSKeys). Background fetches run every o.RefreshInterval;
+// a token naming an unknown kid causes one more, within the
+// o.UnknownKIDInterval/o.UnknownKIDBurst limit, and waits for the next slot
+// only if that fits within o.HTTPTimeout, else it is refused at once. Each
+// slot can be reserved once, so under a flood at most one request per slot
+// waits; the rest fail fast.
+func newKeyfunc(ctx context.Context, o CatalogOptions, client *http.Client, failed func(context.Context, error)) (keyfunc.Keyfunc, error) {
+	var keys jwkset.Storage = jwkset.NewMemoryStorage()
+	onError := failed
+	if o.OnRefresh != nil {
+		keys = refreshedStorage{Storage: keys, refreshed: func(n int) { o.OnRefresh(n, nil) }}
+		onError = func(ctx context.Context, err error) {
+			failed(ctx, err)
+			o.OnRefresh(0, err)
+		}
+	}
+	remote, err := jwkset.NewStorageFromHTTP(o.JWKSURL, jwkset.HTTPClientStorageOptions{
+		Client:                    client,
+		Ctx:                       ctx,
+		HTTPTimeout:               o.HTTPTimeout,
+		NoErrorReturnFirstHTTPReq: true,
+		RefreshErrorHandler:       onError,
+		RefreshInterval:           o.RefreshInterval,
+		Storage:                   keys,
+	})
+	if err != nil {
+		return nil, err
+	}
+	storage, err := jwkset.NewHTTPClient(jwkset.HTTPClientOptions{
+		HTTPURLs:          map[string]jwkset.Storage{o.JWKSURL: remote},
+		RateLimitWaitMax:  o.HTTPTimeout,
+		RefreshUnknownKID: rate.NewLimiter(rate.Every(o.UnknownKIDInterval), o.UnknownKIDBurst),
+	})
+	if err != nil {
+		return nil, err
+	}
+	return keyfunc.New(keyfunc.Options{Ctx: ctx, Storage: storage})
+}
+
+// refreshedStorage reports each successful fetch: jwkset replaces all keys
+// exactly once per fetch that succeeded, and never otherwise.
+type refreshedStorage struct {
+	jwkset.Storage
+	refreshed func(keys int)
+}
+
+func (s refreshedStorage) KeyReplaceAll(ctx context.Context, given []jwkset.JWK) error {
+	if err := s.Storage.KeyReplaceAll(ctx, given); err != nil {
+		return err
+	}
+	s.refreshed(len(given))
+	return nil
 }
 
 // close ends the background refresh and the idle connection to the catalog.

@@ -16,8 +16,10 @@ import (
 // hit and allocates nothing. The returned key is shared: see Store.
 func (s *Store) APIKeyByDigest(ctx context.Context, digest [32]byte) (store.APIKey, error) {
 	if e, ok := s.front.key(digest); ok {
+		s.opt.Observer.Lookup(KindKey, TierFront, hitOf(e.found))
 		return e.result()
 	}
+	s.opt.Observer.Lookup(KindKey, TierFront, Miss)
 	return s.keyMiss(ctx, digest)
 }
 
@@ -26,6 +28,7 @@ func (s *Store) APIKeyByDigest(ctx context.Context, digest [32]byte) (store.APIK
 func (s *Store) keyMiss(ctx context.Context, digest [32]byte) (store.APIKey, error) {
 	snap := s.front.snapKey(digest)
 	m := miss[*keyEntry]{
+		kind: KindKey,
 		name: s.keyName(digest),
 		load: func(ctx context.Context) (*keyEntry, error) {
 			k, err := s.Store.APIKeyByDigest(ctx, digest)
@@ -49,6 +52,7 @@ func (s *Store) keyMiss(ctx context.Context, digest [32]byte) (store.APIKey, err
 // hash; see Store.
 func (s *Store) UserByID(ctx context.Context, id string) (store.User, error) {
 	if e, ok := s.front.user(id); ok {
+		s.opt.Observer.Lookup(KindUser, TierFront, hitOf(e.found))
 		return e.result()
 	}
 	return s.userMiss(ctx, id)
@@ -59,16 +63,19 @@ func (s *Store) userMiss(ctx context.Context, id string) (store.User, error) {
 	// return and changes are published under.
 	u, err := uuid.Parse(id)
 	if err != nil {
-		return store.User{}, store.ErrNotFound
+		return store.User{}, store.ErrNotFound // not a lookup: no tier is asked
 	}
 	if canonical := u.String(); canonical != id {
 		id = canonical
 		if e, ok := s.front.user(id); ok {
+			s.opt.Observer.Lookup(KindUser, TierFront, hitOf(e.found))
 			return e.result()
 		}
 	}
+	s.opt.Observer.Lookup(KindUser, TierFront, Miss)
 	snap := s.front.snapUser(id)
 	m := miss[*userEntry]{
+		kind: KindUser,
 		name: s.userName(id),
 		load: func(ctx context.Context) (*userEntry, error) {
 			u, err := s.Store.UserByID(ctx, id)
@@ -91,6 +98,7 @@ func (s *Store) userMiss(ctx context.Context, id string) (store.User, error) {
 // miss is one front-tier miss: where the entry lives in Redis, how to read
 // it from the store, and where to put it.
 type miss[E entry] struct {
+	kind   Kind
 	name   string
 	load   func(context.Context) (E, error) // a negative entry for ErrNotFound
 	decode func(string) (E, error)
@@ -157,10 +165,24 @@ func (m miss[E]) fetch(ctx context.Context, s *Store, snap snapshot) (E, error) 
 	return e, nil
 }
 
+// fromStore reads the entry from the store. A found record is a store-tier
+// Hit, a missing one a Miss.
 func (m miss[E]) fromStore(ctx context.Context, s *Store) (E, error) {
 	ctx, cancel := context.WithTimeout(ctx, s.opt.StoreTimeout)
 	defer cancel()
-	return m.load(ctx)
+	e, err := m.load(ctx)
+	if err != nil {
+		if errors.Is(err, store.ErrUnavailable) || errors.Is(err, context.DeadlineExceeded) {
+			s.opt.Observer.StoreError(m.kind)
+		}
+		return e, err
+	}
+	r := Hit
+	if !e.isFound() {
+		r = Miss
+	}
+	s.opt.Observer.Lookup(m.kind, TierStore, r)
+	return e, nil
 }
 
 // viaRedis reads the entry from Redis (tracked, so its next change is
@@ -209,6 +231,7 @@ func (m miss[E]) readRedis(ctx context.Context, s *Store, snap snapshot) (E, err
 	v, left, err := s.redisGet(ctx, m.name, s.opt.TTL)
 	if rueidis.IsRedisNil(err) {
 		s.health.succeeded()
+		s.opt.Observer.Lookup(m.kind, TierRedis, Miss)
 		return zero, err
 	}
 	if err != nil {
@@ -219,8 +242,10 @@ func (m miss[E]) readRedis(ctx context.Context, s *Store, snap snapshot) (E, err
 	e, err := m.decode(v)
 	if err != nil {
 		s.opt.Log.Warn("undecodable cache entry in redis, reading the store", "key", m.name)
+		s.opt.Observer.Lookup(m.kind, TierRedis, Miss)
 		return zero, errSkipRedis
 	}
+	s.opt.Observer.Lookup(m.kind, TierRedis, hitOf(e.isFound()))
 	ttl := s.redisTTL(e.isFound())
 	if left >= 0 && left < ttl {
 		ttl = left

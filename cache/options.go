@@ -65,6 +65,9 @@ type Options struct {
 	Size int
 	// Log receives Redis outages and failed publications. Default: discard.
 	Log *slog.Logger
+	// Observer learns of lookups per tier, Redis errors and outages, and
+	// failed store reads, for metrics. Default nil: nothing is observed.
+	Observer Observer
 
 	// TTL is the life of an entry for an existing key or user (default
 	// DefaultTTL).
@@ -105,6 +108,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.Log == nil {
 		o.Log = slog.New(slog.DiscardHandler)
+	}
+	if o.Observer == nil {
+		o.Observer = nopObserver{}
 	}
 	def(&o.TTL, DefaultTTL)
 	def(&o.NegativeTTL, DefaultNegativeTTL)

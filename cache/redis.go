@@ -101,6 +101,7 @@ type health struct {
 	downUntil atomic.Int64 // unix nanoseconds; 0: healthy
 	backoff   time.Duration
 	log       *slog.Logger
+	obs       Observer
 }
 
 // ok reports whether Redis should be tried.
@@ -113,13 +114,16 @@ func (h *health) ok() bool {
 // logged, not every request during it.
 func (h *health) failed(err error) {
 	now := time.Now().UnixNano()
+	h.obs.RedisError()
 	if prev := h.downUntil.Swap(now + int64(h.backoff)); prev == 0 {
+		h.obs.RedisUp(false)
 		h.log.Error("redis unreachable, answering from the store", "err", err, "backoff", h.backoff)
 	}
 }
 
 func (h *health) succeeded() {
 	if h.downUntil.Load() != 0 && h.downUntil.Swap(0) != 0 {
+		h.obs.RedisUp(true)
 		h.log.Info("redis reachable again")
 	}
 }

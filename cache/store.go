@@ -73,7 +73,7 @@ func Open(ctx context.Context, st store.Store, opt Options) (*Store, error) {
 		Store:  st,
 		opt:    opt,
 		front:  newFront(opt.Size),
-		health: health{backoff: opt.Backoff, log: opt.Log},
+		health: health{backoff: opt.Backoff, log: opt.Log, obs: opt.Observer},
 		local:  NewLocalCounter(DefaultLocalCounterSize),
 	}
 	s.counter = s.local
@@ -86,6 +86,7 @@ func Open(ctx context.Context, st store.Store, opt Options) (*Store, error) {
 		return nil, err
 	}
 	s.redis = client
+	opt.Observer.RedisUp(true)
 	s.counter = &RedisCounter{
 		client: client, prefix: opt.Prefix + counterNS, timeout: opt.RedisTimeout,
 		fallback: s.local, health: &s.health,

@@ -74,6 +74,10 @@ type Config struct {
 	// AdminListen is the /metrics listener, host:port. Default
 	// DefaultAdminListen ("127.0.0.1:47090"): loopback, so metrics are not public.
 	AdminListen string `toml:"admin_listen" env:"ZECTRE_AUTH_ADMIN_LISTEN"`
+	// AdminPprof serves the Go profiler under /debug/pprof/ on AdminListen.
+	// Default false: profiles reveal internals and cost CPU while taken, so
+	// they are served only when someone asked for them.
+	AdminPprof bool `toml:"admin_pprof"`
 	// DatabaseURL is postgres://user:pass@host:port/db (pgx) or sqlite://PATH.
 	// Default sqlite://<DataDir>/zectre-auth.db, i.e. DefaultDatabaseURL.
 	DatabaseURL string `toml:"database_url" env:"ZECTRE_AUTH_DATABASE_URL"`

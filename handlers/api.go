@@ -41,6 +41,10 @@ type API struct {
 	// Trusted are the proxies whose X-Forwarded-For names the client (config
 	// trusted_proxies); from anyone else the TCP peer is the client.
 	Trusted []netip.Prefix
+	// ServeCLIPage serves the built-in CLI login page at /auth/cli (and its
+	// assets). On when no dashboard is configured, so that auth_url points
+	// at this service; off, /auth/cli belongs to the edge like any path.
+	ServeCLIPage bool
 
 	draining atomic.Bool // set by StartDraining: /readyz answers 503
 }
@@ -85,6 +89,9 @@ func (a *API) Register(r *router.Router) {
 	r.GET("/api/v1/api-keys", a.handle(a.authed(a.needScope(authn.ScopeAll, a.listKeys))))
 	r.POST("/api/v1/api-keys", a.handle(a.authed(a.needScope(authn.ScopeAll, a.createKey))))
 	r.DELETE("/api/v1/api-keys/{id}", a.handle(a.authed(a.needScope(authn.ScopeAll, a.deleteKey))))
+	if a.ServeCLIPage {
+		a.registerCLIPage(r)
+	}
 	r.GET("/healthz", a.handle(a.healthz))
 	r.GET("/readyz", a.handle(a.readyz))
 }

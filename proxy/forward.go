@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"fmt"
+	"time"
 
 	"github.com/valyala/fasthttp"
 )
@@ -86,14 +87,20 @@ func (h *Handler) forward(rc *fasthttp.RequestCtx, ex *exchange, up *upstream, p
 	}
 
 	resp := &ex.resp
+	var start time.Time
+	if up.observer != nil {
+		start = time.Now()
+	}
 	err := up.client.Do(req, resp)
 	ex.in.rc = nil
 	if err != nil {
 		if ex.in.err != nil {
 			return fmt.Errorf("%w: %w", ErrClientBody, ex.in.err)
 		}
+		up.observe(start, err)
 		return fmt.Errorf("%w (%s)", upstreamError(err), up.url)
 	}
+	up.observe(start, nil)
 
 	resp.Header.CopyTo(&rc.Response.Header)
 	rc.Response.Header.SetProtocol(http11) // the server downgrades for HTTP/1.0 clients itself

@@ -60,6 +60,9 @@ type Options struct {
 	MaxConnsPerUpstream int
 	// IdleConnTimeout; 0 means DefaultIdleConnTimeout.
 	IdleConnTimeout time.Duration
+	// Observer learns of every upstream exchange (result and time to the
+	// response headers), for metrics; nil observes nothing.
+	Observer Observer
 	// TLSConfig is the base of the TLS settings for https upstreams (root
 	// CAs of an internal PKI, client certificates); nil means the system
 	// roots. Each upstream gets a copy with its own ServerName.

@@ -23,6 +23,8 @@ type upstream struct {
 	host   string // host:port, also the Host of a request that had none
 	prefix string // base path in normal form without a trailing "/", or ""
 	client *fasthttp.HostClient
+	// observer records each exchange (Options.Observer); nil: nobody listens.
+	observer func(UpstreamResult, time.Duration)
 }
 
 // newUpstream parses a base URL (http or https, host, optional base path)
@@ -95,6 +97,9 @@ func newUpstream(raw string, o Options) (*upstream, error) {
 		DisablePathNormalizing:    true, // send exactly the path that was decided on
 		StreamResponseBody:        true,
 	}
+	if o.Observer != nil {
+		up.observer = o.Observer.Upstream(up.host)
+	}
 	return up, nil
 }
 
@@ -116,12 +121,17 @@ func retryStaleConn(req *fasthttp.Request, attempts int, err error) (resetTimeou
 // upstreamError classifies a failed exchange: a timeout anywhere (dial,
 // write, read) is ErrUpstreamTimeout, anything else ErrUpstreamUnavailable.
 func upstreamError(err error) error {
-	var te interface{ Timeout() bool }
-	if errors.Is(err, fasthttp.ErrTimeout) || errors.Is(err, fasthttp.ErrDialTimeout) ||
-		errors.Is(err, os.ErrDeadlineExceeded) || (errors.As(err, &te) && te.Timeout()) {
+	if isTimeout(err) {
 		return fmt.Errorf("%w: %w", ErrUpstreamTimeout, err)
 	}
 	return fmt.Errorf("%w: %w", ErrUpstreamUnavailable, err)
+}
+
+// isTimeout reports whether a failed exchange stalled (dial, write or read).
+func isTimeout(err error) bool {
+	var te interface{ Timeout() bool }
+	return errors.Is(err, fasthttp.ErrTimeout) || errors.Is(err, fasthttp.ErrDialTimeout) ||
+		errors.Is(err, os.ErrDeadlineExceeded) || (errors.As(err, &te) && te.Timeout())
 }
 
 // idleConn gives every read and write its own deadline, so a stalled peer is

@@ -19,6 +19,15 @@ commands:
   users disable|enable EMAIL   turn an account off or on
   users promote|demote EMAIL   grant or take away admin
   version                    print the version
+
+client commands (API key in $XDG_CONFIG_HOME/zectre/credentials.json):
+  login [--api URL] [--no-browser] [--device NAME]
+                             log in through the browser and store an API key
+  whoami [--api URL]         show who the stored key (or ZECTRE_API_KEY) is
+  logout [--api URL]         revoke the stored key and delete it
+
+  The API is --api, else the stored key's server, else ZECTRE_API_URL,
+  else http://localhost:47080.
 `
 
 func main() {
@@ -38,6 +47,12 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return migrate(args, stdout, stderr)
 	case "users":
 		return users(args, stdout, stderr)
+	case "login":
+		return login(args, stdout, stderr)
+	case "whoami":
+		return whoami(args, stdout, stderr)
+	case "logout":
+		return logout(args, stdout, stderr)
 	case "version", "--version":
 		fmt.Fprintln(stdout, "zectre-auth", versionString())
 		return 0

@@ -62,18 +62,21 @@ type server struct {
 	t    *testing.T
 	cmd  *exec.Cmd
 	base string
-	mu   sync.Mutex
-	log  bytes.Buffer
-	done chan error
+	// admin is the base URL of the admin listener (metrics).
+	admin string
+	mu    sync.Mutex
+	log   bytes.Buffer
+	done  chan error
 }
 
-// start runs `zectre-auth serve` on a free loopback port and waits until it
-// listens.
+// start runs `zectre-auth serve` on a free loopback port (and its admin
+// listener on another, unless environ names one) and waits until it listens.
 func start(t *testing.T, dir string, environ []string) *server {
 	t.Helper()
 	cmd := exec.Command(binary, "serve")
 	cmd.Dir = dir
-	cmd.Env = append(environ, "ZECTRE_AUTH_LISTEN=127.0.0.1:0")
+	// The last of duplicate variables wins, so environ may override admin.
+	cmd.Env = append(append([]string{"ZECTRE_AUTH_ADMIN_LISTEN=127.0.0.1:0"}, environ...), "ZECTRE_AUTH_LISTEN=127.0.0.1:0")
 	pipe, err := cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -82,7 +85,7 @@ func start(t *testing.T, dir string, environ []string) *server {
 		t.Fatal(err)
 	}
 	s := &server{t: t, cmd: cmd, done: make(chan error, 1)}
-	addr := make(chan string, 1)
+	addr, admin := make(chan string, 1), make(chan string, 1)
 	go func() {
 		sc := bufio.NewScanner(pipe)
 		sc.Buffer(make([]byte, 1<<20), 1<<20)
@@ -93,8 +96,13 @@ func start(t *testing.T, dir string, environ []string) *server {
 			s.log.WriteByte('\n')
 			s.mu.Unlock()
 			var rec struct{ Msg, Addr string }
-			if json.Unmarshal(line, &rec) == nil && rec.Msg == "listening" {
-				addr <- rec.Addr
+			if json.Unmarshal(line, &rec) == nil {
+				switch rec.Msg {
+				case "listening":
+					addr <- rec.Addr
+				case "admin listening":
+					admin <- rec.Addr
+				}
 			}
 		}
 		s.done <- cmd.Wait()
@@ -102,6 +110,7 @@ func start(t *testing.T, dir string, environ []string) *server {
 	select {
 	case a := <-addr:
 		s.base = "http://" + a
+		s.admin = "http://" + <-admin // logged before "listening"
 	case err := <-s.done:
 		t.Fatalf("zectre-auth exited before listening: %v\n%s", err, s.logs())
 	case <-time.After(30 * time.Second):

@@ -18,6 +18,7 @@ import (
 	"github.com/zectre/zectre-auth/cache"
 	"github.com/zectre/zectre-auth/config"
 	"github.com/zectre/zectre-auth/handlers"
+	"github.com/zectre/zectre-auth/metrics"
 	"github.com/zectre/zectre-auth/proxy"
 )
 
@@ -36,7 +37,8 @@ func serve(args []string, stderr io.Writer) int {
 	ctx, stop := context.WithCancel(context.Background())
 	defer stop()
 
-	st, closeStore, ok := openStore(ctx, cfg, log, stderr)
+	m := metrics.New(versionString())
+	st, closeStore, ok := openStore(ctx, cfg, m.Cache(), log, stderr)
 	if !ok {
 		return 1
 	}
@@ -68,7 +70,7 @@ func serve(args []string, stderr io.Writer) int {
 	if cfg.Auth.CatalogJWKSURL != "" {
 		catalog, err := authn.NewCatalogAuthenticator(ctx, authn.CatalogOptions{
 			JWKSURL: cfg.Auth.CatalogJWKSURL, Issuer: cfg.Auth.JWTExpectedIss, Audience: cfg.Auth.JWTExpectedAud,
-			Users: st, Cache: verified, Logger: log,
+			Users: st, Cache: verified, Logger: log, OnRefresh: m.JWKSRefreshed,
 		})
 		if err != nil {
 			fmt.Fprintln(stderr, "zectre-auth: ZECTRE_AUTH_CATALOG_JWKS_URL:", err)
@@ -80,6 +82,7 @@ func serve(args []string, stderr io.Writer) int {
 		chain = slices.Insert(chain, 1, authn.Authenticator(catalog))
 	}
 	audit := authn.NewAudit(stderr)
+	m.ObserveAudit(audit)
 	api := &handlers.API{
 		Store:       st,
 		Passwords:   passwords,
@@ -90,21 +93,30 @@ func serve(args []string, stderr io.Writer) int {
 		Log:         log,
 		Audit:       audit,
 		Trusted:     cfg.TrustedPrefixes(),
+		// The built-in login page stands in for a dashboard.
+		ServeCLIPage: cfg.DashboardURL == "",
 	}
 	edge, err := proxy.New(proxy.Options{
 		Routes: cfg.Routes, Upstream: cfg.Upstream, DefaultAuth: cfg.DefaultAuth,
 		Trusted: cfg.TrustedPrefixes(), Resolver: api.Resolver, Audit: audit, Code: handlers.ErrorCode,
-		Timeout: cfg.UpstreamTimeout.Std(),
+		Timeout: cfg.UpstreamTimeout.Std(), Observer: m.Proxy(),
 	})
 	if err != nil {
 		fmt.Fprintln(stderr, "zectre-auth: routes:", err)
 		return 1
 	}
-	srv := handlers.NewServer(handlers.NewHandler(api, edge), log)
+	handler := m.Instrument(handlers.NewHandler(api, edge), metrics.Classifier(api.ServeCLIPage))
+	srv := handlers.NewServer(handler, log)
 
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
 		fmt.Fprintln(stderr, "zectre-auth: ZECTRE_AUTH_LISTEN:", err)
+		return 1
+	}
+	admin, err := startAdmin(cfg, m, log)
+	if err != nil {
+		ln.Close()
+		fmt.Fprintln(stderr, "zectre-auth: ZECTRE_AUTH_ADMIN_LISTEN:", err)
 		return 1
 	}
 	var background sync.WaitGroup
@@ -115,7 +127,6 @@ func serve(args []string, stderr io.Writer) int {
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
 	log.Info("listening", "addr", ln.Addr().String(), "config", cfg.String(), "version", versionString())
-	warnNotYetServed(log, cfg)
 
 	code := 0
 	select {
@@ -125,6 +136,10 @@ func serve(args []string, stderr io.Writer) int {
 	case sig := <-signals:
 		shutdown(srv, api, cfg, sig, signals, log)
 	}
+	// The admin listener outlives the drain, so that the last scrapes see it.
+	closing, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	admin.Close(closing)
+	cancel()
 	stop()
 	edge.Close()
 	background.Wait() // flushes pending key use
@@ -175,13 +190,5 @@ func limitPolicy(l config.Limits) authn.LimitPolicy {
 			authn.ActionInitiate: {N: int64(l.CLIInitiatesPerAddress), Window: time.Minute},
 			authn.ActionPoll:     {N: int64(l.CLIPollsPerAddress), Window: time.Minute},
 		},
-	}
-}
-
-// warnNotYetServed names settings that are accepted and validated but not
-// acted on by this version, so that nobody believes they are in force.
-func warnNotYetServed(log *slog.Logger, cfg config.Config) {
-	if cfg.AdminListen != config.DefaultAdminListen {
-		log.Warn("setting not in effect in this version", "setting", "ZECTRE_AUTH_ADMIN_LISTEN (no admin listener yet)")
 	}
 }

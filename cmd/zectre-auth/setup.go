@@ -47,13 +47,13 @@ func printProblems(w io.Writer, err error) {
 // openStore opens the database behind the identity cache (Redis-backed when
 // configured). Every change goes through the cache, so that it reaches the
 // running replicas, also when an admin command makes it. close closes both.
-func openStore(ctx context.Context, cfg config.Config, log *slog.Logger, stderr io.Writer) (st *cache.Store, close func(), ok bool) {
+func openStore(ctx context.Context, cfg config.Config, observer cache.Observer, log *slog.Logger, stderr io.Writer) (st *cache.Store, close func(), ok bool) {
 	db, err := store.Open(ctx, cfg.DatabaseURL)
 	if err != nil {
 		fmt.Fprintln(stderr, "zectre-auth: database:", err)
 		return nil, nil, false
 	}
-	st, err = cache.Open(ctx, db, cache.Options{RedisURL: cfg.RedisURL, Prefix: cfg.RedisPrefix, Log: log})
+	st, err = cache.Open(ctx, db, cache.Options{RedisURL: cfg.RedisURL, Prefix: cfg.RedisPrefix, Log: log, Observer: observer})
 	if err != nil {
 		db.Close()
 		fmt.Fprintln(stderr, "zectre-auth: ZECTRE_AUTH_REDIS_URL:", err)
@@ -92,7 +92,7 @@ func users(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	ctx := context.Background()
-	st, closeStore, ok := openStore(ctx, cfg, slog.New(slog.NewTextHandler(stderr, nil)), stderr)
+	st, closeStore, ok := openStore(ctx, cfg, nil, slog.New(slog.NewTextHandler(stderr, nil)), stderr)
 	if !ok {
 		return 1
 	}

@@ -1,0 +1,230 @@
+package handlers
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"crypto/sha512"
+	"embed"
+	"encoding/base64"
+	"encoding/hex"
+	"html/template"
+	"math"
+	"strconv"
+	"strings"
+
+	"github.com/fasthttp/router"
+	"github.com/valyala/fasthttp"
+	"github.com/zectre/zectre-auth/authn"
+	"github.com/zectre/zectre-auth/store"
+)
+
+// The built-in CLI login page plays the dashboard's part of the CLI flow
+// when no dashboard is configured: it shows which login the code belongs to
+// and posts the user's credentials to the complete endpoint.
+const (
+	// CLIPagePath is where auth_url points when the service serves the page.
+	CLIPagePath     = "/auth/cli"
+	cliAssetsPrefix = CLIPagePath + "/assets/"
+
+	// cliPageCSP allows this origin's own script, style and fetches and
+	// nothing else: no inline code (so an injection cannot run), no framing
+	// (so the form cannot be overlaid by another site), no form posts to
+	// other origins.
+	cliPageCSP = "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; " +
+		"img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+
+	// cliShortCodeLength is how much of the code the page (and the CLI)
+	// show, for the user to compare with the terminal.
+	cliShortCodeLength = 8
+)
+
+//go:embed clipage
+var cliPageFiles embed.FS
+
+// cliAsset is an embedded static file with what its URL and tag carry: a
+// version (so that it can be cached for good) and a subresource integrity
+// digest.
+type cliAsset struct {
+	body        []byte
+	contentType string
+	version     string
+	integrity   string
+}
+
+var (
+	cliTemplate = template.Must(template.ParseFS(cliPageFiles, "clipage/cli.html"))
+	cliAssets   = map[string]cliAsset{
+		"cli.js":  loadCLIAsset("cli.js", "text/javascript; charset=utf-8"),
+		"cli.css": loadCLIAsset("cli.css", "text/css; charset=utf-8"),
+	}
+)
+
+func loadCLIAsset(name, contentType string) cliAsset {
+	b, err := cliPageFiles.ReadFile("clipage/" + name)
+	if err != nil {
+		panic(err) // embedded at build time: missing only in a broken build
+	}
+	v := sha256.Sum256(b)
+	i := sha512.Sum384(b)
+	return cliAsset{
+		body: b, contentType: contentType,
+		version:   hex.EncodeToString(v[:6]),
+		integrity: "sha384-" + base64.StdEncoding.EncodeToString(i[:]),
+	}
+}
+
+// CLIShortCode is the short form of a CLI login code that the page shows
+// ("a1b2-c3d4"), so that a terminal can print the same for the user to
+// compare.
+func CLIShortCode(code string) string {
+	if len(code) > cliShortCodeLength {
+		code = code[:cliShortCodeLength]
+	}
+	if len(code) <= cliShortCodeLength/2 {
+		return code
+	}
+	return code[:cliShortCodeLength/2] + "-" + code[cliShortCodeLength/2:]
+}
+
+func (a *API) registerCLIPage(r *router.Router) {
+	r.GET(CLIPagePath, a.handle(a.cliPage))
+	r.GET(cliAssetsPrefix+"{name}", a.cliAsset)
+}
+
+// cliPageData fills clipage/cli.html. Form is set only while the code can
+// still be completed; otherwise Title and Message say why not.
+type cliPageData struct {
+	Form      bool
+	Title     string
+	Message   string
+	Hint      string
+	Code      string
+	ShortCode string
+	Device    string
+	ExpiresAt string
+	ExpiresIn int // whole minutes left, at least 1
+	Script    cliAssetRef
+	Style     cliAssetRef
+}
+
+type cliAssetRef struct{ URL, Integrity string }
+
+func assetRef(name string) cliAssetRef {
+	a := cliAssets[name]
+	// Relative to the page, so that the page also works under a path prefix
+	// of a proxy in front.
+	return cliAssetRef{URL: "cli/assets/" + name + "?v=" + a.version, Integrity: a.integrity}
+}
+
+func (a *API) cliPage(ctx context.Context, rc *fasthttp.RequestCtx) error {
+	// A page view is a code lookup like a status poll, and shares its limit.
+	if err := a.Limits.Take(ctx, authn.ActionPoll, a.clientAddr(rc)); err != nil {
+		return a.cliPageError(rc, err)
+	}
+	code := string(rc.QueryArgs().Peek("code"))
+	s, err := a.cliSession(ctx, code)
+	switch {
+	case err != nil:
+		return a.cliPageError(rc, err)
+	case s.Status != store.CLIPending:
+		return a.cliPageError(rc, errSessionUsed)
+	case !a.Now().Before(s.ExpiresAt):
+		return a.cliPageError(rc, errCodeExpired)
+	}
+	d := cliPageData{
+		Form: true, Title: "Authorize a CLI login",
+		Code: code, ShortCode: CLIShortCode(code), Device: s.DeviceName,
+		ExpiresAt: s.ExpiresAt.UTC().Format("15:04 UTC"),
+		ExpiresIn: max(1, int(math.Ceil(s.ExpiresAt.Sub(a.Now()).Minutes()))),
+	}
+	return a.renderCLIPage(rc, fasthttp.StatusOK, d)
+}
+
+// cliPageHints tell the reader of an error page what to do next.
+var cliPageHints = map[string]struct{ title, hint string }{
+	"INVALID_CODE": {"This login link is not valid",
+		"Check that the whole link was copied, or run zectre-auth login again for a new one."},
+	"CODE_EXPIRED": {"This login link has expired",
+		"Links work for ten minutes. Run zectre-auth login again in your terminal."},
+	"SESSION_USED": {"This login is already complete",
+		"An API key was already issued for this code. If you did not complete it yourself, delete the key named after the device in your API keys."},
+	"RATE_LIMITED": {"Too many requests",
+		"Wait a moment, then reload this page."},
+}
+
+// cliPageError answers a page that cannot show the form. A browser gets an
+// HTML page with the error's status; a client that asks for JSON only gets
+// the usual error envelope.
+func (a *API) cliPageError(rc *fasthttp.RequestCtx, err error) error {
+	if !acceptsHTML(rc) {
+		return err
+	}
+	e := toError(err)
+	if e.Status >= 500 {
+		a.Log.Error("request failed", "status", e.Status, "method", string(rc.Method()), "path", string(rc.Path()), "err", err)
+	}
+	if e.RetryAfter > 0 {
+		secs := int64(math.Ceil(e.RetryAfter.Seconds()))
+		rc.Response.Header.Set("Retry-After", strconv.FormatInt(max(secs, 1), 10))
+	}
+	d := cliPageData{Title: "Something went wrong", Message: e.Message}
+	if h, ok := cliPageHints[e.Code]; ok {
+		d.Title, d.Hint = h.title, h.hint
+	}
+	return a.renderCLIPage(rc, e.Status, d)
+}
+
+// acceptsHTML is false only for a client that names JSON and not HTML in
+// Accept; browsers always name HTML when they navigate.
+func acceptsHTML(rc *fasthttp.RequestCtx) bool {
+	accept := strings.ToLower(string(rc.Request.Header.Peek(fasthttp.HeaderAccept)))
+	return !strings.Contains(accept, "application/json") || strings.Contains(accept, "text/html")
+}
+
+func (a *API) renderCLIPage(rc *fasthttp.RequestCtx, status int, d cliPageData) error {
+	d.Script, d.Style = assetRef("cli.js"), assetRef("cli.css")
+	var b bytes.Buffer
+	if err := cliTemplate.Execute(&b, d); err != nil {
+		return err // only a broken template fails; the adapter answers 500
+	}
+	h := &rc.Response.Header
+	h.Set("Content-Security-Policy", cliPageCSP)
+	h.Set("X-Frame-Options", "DENY")
+	// The page carries a live login code: never stored, never sent on as a
+	// referrer, never sniffed as anything but HTML.
+	h.Set("Cache-Control", "no-store")
+	h.Set("Referrer-Policy", "no-referrer")
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("Cross-Origin-Opener-Policy", "same-origin")
+	rc.SetContentType("text/html; charset=utf-8")
+	rc.SetStatusCode(status)
+	rc.SetBody(b.Bytes())
+	return nil
+}
+
+// cliAsset serves the page's script and style. A request for the current
+// version (the ?v= the page links) may be cached for good; any other only
+// after revalidation, so that an upgrade is never masked by a stale copy.
+func (a *API) cliAsset(rc *fasthttp.RequestCtx) {
+	name, _ := rc.UserValue("name").(string)
+	asset, ok := cliAssets[name]
+	if !ok {
+		writeError(rc, a.Log, errNotFound)
+		return
+	}
+	h := &rc.Response.Header
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("ETag", `"`+asset.version+`"`)
+	if string(rc.QueryArgs().Peek("v")) == asset.version {
+		h.Set("Cache-Control", "public, max-age=31536000, immutable")
+	} else {
+		h.Set("Cache-Control", "no-cache")
+	}
+	if string(rc.Request.Header.Peek(fasthttp.HeaderIfNoneMatch)) == `"`+asset.version+`"` {
+		rc.SetStatusCode(fasthttp.StatusNotModified)
+		return
+	}
+	rc.SetContentType(asset.contentType)
+	rc.SetBody(asset.body)
+}
