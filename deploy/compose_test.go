@@ -174,8 +174,8 @@ func TestComposeWiring(t *testing.T) {
 		t.Errorf("upstream port %s is not the echo server's PORT %q", u.Port(), echo.Environment["PORT"])
 	}
 	grace, err := time.ParseDuration(auth.StopGracePeriod)
-	if err != nil || grace <= cfg.ShutdownDelay.Std()+cfg.ShutdownTimeout.Std() {
-		t.Errorf("stop_grace_period %q must exceed shutdown_delay + shutdown_timeout", auth.StopGracePeriod)
+	if err != nil || grace <= cfg.ShutdownDelay.Std()+cfg.ShutdownTimeout.Std()+shutdownTail {
+		t.Errorf("stop_grace_period %q must exceed shutdown_delay + shutdown_timeout + %s", auth.StopGracePeriod, shutdownTail)
 	}
 	for _, addr := range []string{cfg.Listen, cfg.AdminListen} {
 		_, port, _ := net.SplitHostPort(addr)

@@ -1,7 +1,7 @@
 package deploy
 
 import (
-	"encoding/json"
+	"bytes"
 	"fmt"
 	"net"
 	"os"
@@ -11,131 +11,69 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/moby/buildkit/frontend/dockerfile/instructions"
+	"github.com/moby/buildkit/frontend/dockerfile/linter"
+	"github.com/moby/buildkit/frontend/dockerfile/parser"
+	"github.com/moby/patternmatcher"
+	"github.com/moby/patternmatcher/ignorefile"
+
 	"github.com/zectre/zectre-auth/config"
 )
 
-// instruction is one Dockerfile instruction with its continuation lines
-// joined.
-type instruction struct {
-	line int    // where it starts, 1-based
-	cmd  string // upper case: FROM, RUN, ...
-	args string
-}
-
-// stage is one FROM and the instructions up to the next.
-type stage struct {
-	image, name string
-	body        []instruction
-}
-
-// knownInstructions are the Dockerfile instructions BuildKit accepts
-// (MAINTAINER is deprecated and left out).
-var knownInstructions = []string{"ADD", "ARG", "CMD", "COPY", "ENTRYPOINT", "ENV", "EXPOSE",
-	"FROM", "HEALTHCHECK", "LABEL", "ONBUILD", "RUN", "SHELL", "STOPSIGNAL", "USER", "VOLUME", "WORKDIR"}
-
-// parseDockerfile reads the instructions of a Dockerfile: comments and
-// blank lines are skipped (also between continuation lines, as BuildKit
-// does), a trailing backslash continues an instruction.
-func parseDockerfile(text string) ([]instruction, error) {
-	var out []instruction
-	var cur *instruction
-	for i, raw := range strings.Split(text, "\n") {
-		line := strings.TrimRight(raw, " \t\r")
-		trimmed := strings.TrimSpace(line)
-		if trimmed == "" || strings.HasPrefix(trimmed, "#") {
-			continue
-		}
-		cont := strings.HasSuffix(line, `\`)
-		line = strings.TrimSuffix(line, `\`)
-		if cur != nil {
-			cur.args += " " + strings.TrimSpace(line)
-		} else {
-			cmd, args, _ := strings.Cut(trimmed, " ")
-			cmd = strings.ToUpper(cmd)
-			if !slices.Contains(knownInstructions, cmd) {
-				return nil, fmt.Errorf("line %d: unknown instruction %q", i+1, cmd)
-			}
-			cur = &instruction{line: i + 1, cmd: cmd, args: strings.TrimSpace(strings.TrimSuffix(args, `\`))}
-		}
-		if !cont {
-			out = append(out, *cur)
-			cur = nil
-		}
+// parseDockerfile reads a Dockerfile with BuildKit's own parser, the one
+// `docker build` runs: the syntax, each instruction's flags and arguments,
+// and BuildKit's lint rules (any warning is an error here).
+func parseDockerfile(text string) ([]instructions.Stage, error) {
+	res, err := parser.Parse(strings.NewReader(text))
+	if err != nil {
+		return nil, err
 	}
-	if cur != nil {
-		return nil, fmt.Errorf("line %d: the file ends inside a continued instruction", cur.line)
+	var warnings []string
+	for _, w := range res.Warnings {
+		warnings = append(warnings, w.Short)
 	}
-	return out, nil
+	lint := linter.New(&linter.Config{Warn: func(rule, _, _, msg string, loc []parser.Range) {
+		line := 0
+		if len(loc) > 0 {
+			line = loc[0].Start.Line
+		}
+		warnings = append(warnings, fmt.Sprintf("line %d: %s: %s", line, rule, msg))
+	}})
+	stages, _, err := instructions.Parse(res.AST, lint)
+	if err != nil {
+		return nil, err
+	}
+	if len(warnings) > 0 {
+		return nil, fmt.Errorf("lint: %s", strings.Join(warnings, "; "))
+	}
+	return stages, nil
 }
 
-// stages groups instructions by FROM; ARGs before the first FROM are global.
-func stages(ins []instruction) ([]stage, error) {
-	var out []stage
-	for _, in := range ins {
-		if in.cmd != "FROM" {
-			if len(out) == 0 {
-				if in.cmd != "ARG" {
-					return nil, fmt.Errorf("line %d: %s before the first FROM", in.line, in.cmd)
-				}
-				continue
-			}
-			out[len(out)-1].body = append(out[len(out)-1].body, in)
-			continue
-		}
-		var words []string
-		for _, w := range strings.Fields(in.args) {
-			if !strings.HasPrefix(w, "--") {
-				words = append(words, w)
-			}
-		}
-		st := stage{}
-		switch {
-		case len(words) == 1:
-			st.image = words[0]
-		case len(words) == 3 && strings.EqualFold(words[1], "AS"):
-			st.image, st.name = words[0], words[2]
-		default:
-			return nil, fmt.Errorf("line %d: FROM %q is not `image [AS name]`", in.line, in.args)
-		}
-		out = append(out, st)
-	}
-	return out, nil
-}
-
-// flags splits an instruction's leading --flag=value options from the rest.
-func flags(args string) (map[string]string, []string) {
-	f := map[string]string{}
-	var rest []string
-	for _, w := range strings.Fields(args) {
-		if k, v, ok := strings.Cut(strings.TrimPrefix(w, "--"), "="); ok && strings.HasPrefix(w, "--") && len(rest) == 0 {
-			f[k] = v
-			continue
-		}
-		rest = append(rest, w)
-	}
-	return f, rest
-}
-
-func loadDockerfile(t *testing.T) []stage {
+func loadDockerfile(t *testing.T) []instructions.Stage {
 	t.Helper()
 	data, err := os.ReadFile("Dockerfile")
 	if err != nil {
 		t.Fatal(err)
 	}
-	ins, err := parseDockerfile(string(data))
+	st, err := parseDockerfile(string(data))
 	if err != nil {
-		t.Fatal(err)
-	}
-	st, err := stages(ins)
-	if err != nil {
-		t.Fatal(err)
+		t.Fatalf("Dockerfile: %v", err)
 	}
 	return st
 }
 
+// line is where a command starts in the Dockerfile.
+func line(c instructions.Command) int {
+	if loc := c.Location(); len(loc) > 0 {
+		return loc[0].Start.Line
+	}
+	return 0
+}
+
 // TestDockerfile checks what can be checked without a container engine:
-// the syntax, a builder stage that compiles a static binary, and a runtime
-// stage that is minimal, runs as non-root, and serves on the default ports.
+// the syntax as BuildKit reads it, a builder stage that compiles a static
+// binary, and a runtime stage that is minimal, runs as non-root, and
+// serves on the default ports.
 func TestDockerfile(t *testing.T) {
 	st := loadDockerfile(t)
 	if len(st) < 2 {
@@ -143,25 +81,24 @@ func TestDockerfile(t *testing.T) {
 	}
 	names := map[string]int{}
 	for i, s := range st {
-		if s.name != "" {
-			if _, dup := names[s.name]; dup {
-				t.Errorf("stage name %q used twice", s.name)
+		if s.Name != "" {
+			if _, dup := names[s.Name]; dup {
+				t.Errorf("stage name %q used twice", s.Name)
 			}
-			names[s.name] = i
+			names[s.Name] = i
 		}
-		for _, in := range s.body {
-			if in.cmd == "ADD" {
-				if _, rest := flags(in.args); slices.ContainsFunc(rest, func(w string) bool {
+		for _, c := range s.Commands {
+			switch c := c.(type) {
+			case *instructions.AddCommand:
+				if slices.ContainsFunc(c.SourcePaths, func(w string) bool {
 					return strings.Contains(w, "://") || strings.HasPrefix(w, "git@")
 				}) {
-					t.Errorf("line %d: ADD of a remote source; fetch nothing unverified into the image", in.line)
+					t.Errorf("line %d: ADD of a remote source; fetch nothing unverified into the image", line(c))
 				}
-			}
-			if in.cmd == "COPY" {
-				f, _ := flags(in.args)
-				if from, ok := f["from"]; ok {
-					if j, ok := names[from]; !ok || j >= i {
-						t.Errorf("line %d: COPY --from=%s names no earlier stage", in.line, from)
+			case *instructions.CopyCommand:
+				if c.From != "" {
+					if j, ok := names[c.From]; !ok || j >= i {
+						t.Errorf("line %d: COPY --from=%s names no earlier stage", line(c), c.From)
 					}
 				}
 			}
@@ -169,19 +106,21 @@ func TestDockerfile(t *testing.T) {
 	}
 
 	build := st[0]
-	if !strings.HasPrefix(build.image, "golang:1.26") {
-		t.Errorf("builder image %q, want golang:1.26 (go.mod's Go version)", build.image)
+	if !strings.HasPrefix(build.BaseName, "golang:1.26") {
+		t.Errorf("builder image %q, want golang:1.26 (go.mod's Go version)", build.BaseName)
 	}
 	var compile string
-	for _, in := range build.body {
-		if in.cmd == "RUN" && strings.Contains(in.args, "go build") {
-			compile = in.args
-		}
-		if in.cmd == "COPY" {
-			if f, rest := flags(in.args); f["from"] == "" {
-				for _, src := range rest[:len(rest)-1] {
+	for _, c := range build.Commands {
+		switch c := c.(type) {
+		case *instructions.RunCommand:
+			if cmd := strings.Join(c.CmdLine, " "); strings.Contains(cmd, "go build") {
+				compile = cmd
+			}
+		case *instructions.CopyCommand:
+			if c.From == "" {
+				for _, src := range c.SourcePaths {
 					if _, err := os.Stat(filepath.Join("..", src)); err != nil {
-						t.Errorf("line %d: COPY source %q is not in the build context (the repository root)", in.line, src)
+						t.Errorf("line %d: COPY source %q is not in the build context (the repository root)", line(c), src)
 					}
 				}
 			}
@@ -194,45 +133,42 @@ func TestDockerfile(t *testing.T) {
 	}
 
 	final := st[len(st)-1]
-	if final.image != "scratch" && !strings.Contains(final.image, "distroless/static") {
-		t.Errorf("runtime image %q, want scratch or a distroless static image", final.image)
+	if final.BaseName != "scratch" && !strings.Contains(final.BaseName, "distroless/static") {
+		t.Errorf("runtime image %q, want scratch or a distroless static image", final.BaseName)
 	}
 	checkRuntimeStage(t, final)
 }
 
-func checkRuntimeStage(t *testing.T, final stage) {
+func checkRuntimeStage(t *testing.T, final instructions.Stage) {
 	t.Helper()
-	var user, entry, dataDir string
+	var user, dataDir string
+	var entry *instructions.EntrypointCommand
 	var exposed, volumes, copied []string
-	for _, in := range final.body {
-		switch in.cmd {
-		case "USER":
-			user = in.args
-		case "ENTRYPOINT":
-			entry = in.args
-		case "EXPOSE":
-			exposed = append(exposed, strings.Fields(in.args)...)
-		case "VOLUME":
-			var v []string
-			if err := json.Unmarshal([]byte(in.args), &v); err != nil {
-				v = strings.Fields(in.args)
+	for _, c := range final.Commands {
+		switch c := c.(type) {
+		case *instructions.UserCommand:
+			user = c.User
+		case *instructions.EntrypointCommand:
+			entry = c
+		case *instructions.ExposeCommand:
+			exposed = append(exposed, c.Ports...)
+		case *instructions.VolumeCommand:
+			volumes = append(volumes, c.Volumes...)
+		case *instructions.EnvCommand:
+			for _, kv := range c.Env {
+				if kv.Key == "ZECTRE_AUTH_DATA_DIR" {
+					dataDir = kv.Value
+				}
 			}
-			volumes = append(volumes, v...)
-		case "ENV":
-			if v, ok := strings.CutPrefix(in.args, "ZECTRE_AUTH_DATA_DIR="); ok {
-				dataDir = v
+		case *instructions.CopyCommand:
+			copied = append(copied, c.DestPath)
+		case *instructions.HealthCheckCommand:
+			if final.BaseName == "scratch" {
+				t.Errorf("line %d: HEALTHCHECK in an image without a shell or client to run it", line(c))
 			}
-		case "COPY":
-			if _, rest := flags(in.args); len(rest) > 1 {
-				copied = append(copied, rest[len(rest)-1])
-			}
-		case "HEALTHCHECK":
-			if final.image == "scratch" {
-				t.Errorf("line %d: HEALTHCHECK in an image without a shell or client to run it", in.line)
-			}
-		case "RUN":
-			if final.image == "scratch" {
-				t.Errorf("line %d: RUN in the runtime stage, which has no shell to run it with", in.line)
+		case *instructions.RunCommand:
+			if final.BaseName == "scratch" {
+				t.Errorf("line %d: RUN in the runtime stage, which has no shell to run it with", line(c))
 			}
 		}
 	}
@@ -247,11 +183,13 @@ func checkRuntimeStage(t *testing.T, final stage) {
 		}
 	}
 
-	var argv []string
-	if err := json.Unmarshal([]byte(entry), &argv); err != nil || len(argv) == 0 {
-		t.Errorf("ENTRYPOINT %q: want the exec form (a JSON array), so that SIGTERM reaches the binary", entry)
-	} else if !slices.Contains(copied, argv[0]) {
-		t.Errorf("ENTRYPOINT runs %q, which no COPY puts into the image", argv[0])
+	switch {
+	case entry == nil || len(entry.CmdLine) == 0:
+		t.Error("no ENTRYPOINT")
+	case entry.PrependShell:
+		t.Errorf("ENTRYPOINT %q: want the exec form (a JSON array), so that SIGTERM reaches the binary", entry.CmdLine)
+	case !slices.Contains(copied, entry.CmdLine[0]):
+		t.Errorf("ENTRYPOINT runs %q, which no COPY puts into the image", entry.CmdLine[0])
 	}
 	if !slices.Contains(copied, "/etc/ssl/certs/ca-certificates.crt") {
 		t.Error("no CA certificates: https upstreams and the catalog JWKS could not be verified")
@@ -268,41 +206,58 @@ func checkRuntimeStage(t *testing.T, final stage) {
 	}
 }
 
-// TestDockerfileParserRefusesMistakes shows the parser above is no
-// rubber stamp.
+// TestDockerfileParserRefusesMistakes shows the parse above is no rubber
+// stamp: BuildKit's parser and its lint rules refuse each of these.
 func TestDockerfileParserRefusesMistakes(t *testing.T) {
 	for _, text := range []string{
 		"FROM golang:1.26 AS build\nRUNN go build\n",
 		"RUN true\nFROM scratch\n",
 		"FROM golang:1.26 AS\n",
-		"FROM scratch\nRUN a \\\n",
+		"FROM scratch\nCOPY --form=build /a /b\n",
+		"FROM scratch AS Runtime\n", // lint: stage names are lower case
+		"FROM scratch\nEXPOSE\n",
 	} {
-		ins, err := parseDockerfile(text)
-		if err == nil {
-			_, err = stages(ins)
-		}
-		if err == nil {
+		if _, err := parseDockerfile(text); err == nil {
 			t.Errorf("accepted %q", text)
 		}
 	}
 }
 
 // TestDockerignoreKeepsSecretsOut: a developer's ./data holds a real JWT
-// secret and database, which must never enter an image layer.
+// secret and database, which must never enter an image layer. The patterns
+// are read and matched by the library BuildKit uses.
 func TestDockerignoreKeepsSecretsOut(t *testing.T) {
 	data, err := os.ReadFile("Dockerfile.dockerignore")
 	if err != nil {
 		t.Fatal(err)
 	}
-	var patterns []string
-	for _, l := range strings.Split(string(data), "\n") {
-		if l = strings.TrimSpace(l); l != "" && !strings.HasPrefix(l, "#") {
-			patterns = append(patterns, l)
-		}
+	patterns, err := ignorefile.ReadAll(bytes.NewReader(data))
+	if err != nil {
+		t.Fatal(err)
 	}
-	for _, want := range []string{"data", "**/data", ".git"} {
-		if !slices.Contains(patterns, want) {
-			t.Errorf("Dockerfile.dockerignore lacks %q", want)
+	pm, err := patternmatcher.New(patterns)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for path, excluded := range map[string]bool{
+		"data/jwt-secret":                        true,
+		"data/zectre-auth.db":                    true,
+		"cmd/zectre-auth/data/x.db":              true,
+		".git/config":                            true,
+		"bin/zectre-auth":                        true,
+		"zectre-auth":                            true,
+		"go.mod":                                 false,
+		"go.sum":                                 false,
+		"cmd/zectre-auth/main.go":                false,
+		"handlers/clipage/cli.js":                false,
+		"store/migrations/postgres/001_init.sql": false,
+	} {
+		got, err := pm.MatchesOrParentMatches(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got != excluded {
+			t.Errorf("%s: excluded from the context = %v, want %v", path, got, excluded)
 		}
 	}
 }

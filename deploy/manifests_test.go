@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -32,6 +33,11 @@ const (
 // TestManifestsDecodeStrictly decodes every document under kubernetes/
 // into its API type; unknown fields, wrong case, duplicate keys and
 // unknown kinds fail.
+// shutdownTail is what a stop may take after the drain: up to 5 s to close
+// the admin listener and up to 5 s for the last key-use write
+// (cmd/zectre-auth/serve.go, docs/operations.md#shutdown).
+const shutdownTail = 10 * time.Second
+
 func TestManifestsDecodeStrictly(t *testing.T) {
 	ms := loadManifests(t, kubeDir)
 	kinds := map[string]int{}
@@ -489,9 +495,9 @@ func TestConfigMapConfigValidates(t *testing.T) {
 	}
 
 	spec := p.d.Spec.Template.Spec
-	drain := cfg.ShutdownDelay.Std() + cfg.ShutdownTimeout.Std()
+	drain := cfg.ShutdownDelay.Std() + cfg.ShutdownTimeout.Std() + shutdownTail
 	if spec.TerminationGracePeriodSeconds == nil || float64(*spec.TerminationGracePeriodSeconds) <= drain.Seconds() {
-		t.Errorf("terminationGracePeriodSeconds must exceed shutdown_delay + shutdown_timeout (%s)", drain)
+		t.Errorf("terminationGracePeriodSeconds must exceed shutdown_delay + shutdown_timeout + %s (%s)", shutdownTail, drain)
 	}
 	for _, c := range spec.Containers {
 		if c.Name == sidecar {

@@ -173,14 +173,21 @@ func (a *API) StartDraining() { a.draining.Store(true) }
 // is reported but decides nothing: lookups fall back to the database while
 // it is down, and taking every replica out of service over it would turn a
 // slower path into an outage.
+//
+// Its 503s are expected answers to a prober, not faults of a request: they
+// are not logged as "request failed" (one line per probe), only the
+// database's error, as a warning.
 func (a *API) readyz(ctx context.Context, rc *fasthttp.RequestCtx) error {
 	if a.draining.Load() {
-		return &Error{Status: 503, Code: "SERVICE_UNAVAILABLE", Message: "The service is shutting down."}
+		answerError(rc, &Error{Status: 503, Code: "SERVICE_UNAVAILABLE", Message: "The service is shutting down."})
+		return nil
 	}
 	c, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
 	if err := a.Store.Ping(c); err != nil {
-		return &Error{Status: 503, Code: "SERVICE_UNAVAILABLE", Message: "The database is unreachable.", Err: err}
+		a.Log.Warn("readiness: the database is unreachable", "err", err)
+		answerError(rc, &Error{Status: 503, Code: "SERVICE_UNAVAILABLE", Message: "The database is unreachable."})
+		return nil
 	}
 	body := map[string]string{"status": "ready"}
 	if r, ok := a.Store.(interface{ PingRedis(context.Context) error }); ok {

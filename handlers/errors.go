@@ -119,6 +119,11 @@ func writeError(rc *fasthttp.RequestCtx, log *slog.Logger, err error) {
 		log.Error("request failed", "status", e.Status, "method", string(rc.Method()), "path", string(rc.Path()),
 			"request_id", requestID(rc), "err", err)
 	}
+	answerError(rc, e)
+}
+
+// answerError writes the error envelope of e, without logging.
+func answerError(rc *fasthttp.RequestCtx, e *Error) {
 	if e.Status == fasthttp.StatusUnauthorized {
 		rc.Response.Header.Set("WWW-Authenticate", `Bearer realm="zectre"`)
 	}

@@ -1,14 +1,12 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"io"
 	"log/slog"
 	"net"
 	"net/http"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -16,29 +14,11 @@ import (
 	"github.com/zectre/zectre-auth/metrics"
 )
 
-// adminLog is a log destination safe for the server's goroutines.
-type adminLog struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *adminLog) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *adminLog) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
-func startTestAdmin(t *testing.T, listen string, pprofOn bool) (*adminServer, *adminLog) {
+func startTestAdmin(t *testing.T, listen string, pprofOn bool) (*adminServer, *lockedBuffer) {
 	t.Helper()
 	cfg := config.Default()
 	cfg.AdminListen, cfg.AdminPprof = listen, pprofOn
-	logs := &adminLog{}
+	logs := &lockedBuffer{}
 	a, err := startAdmin(cfg, metrics.New("admin-test"), slog.New(slog.NewJSONHandler(logs, nil)))
 	if err != nil {
 		t.Fatalf("startAdmin: %v", err)

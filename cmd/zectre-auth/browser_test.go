@@ -2,7 +2,6 @@ package main
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -143,26 +142,9 @@ type loginFlow struct {
 	device  string // the device name the page must show ("" if the CLI chooses)
 	// The login command's process and its credentials directory.
 	cmd    *exec.Cmd
-	out    *syncBuffer
+	out    *lockedBuffer
 	done   chan error
 	config string
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (w *syncBuffer) Write(p []byte) (int, error) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.b.Write(p)
-}
-
-func (w *syncBuffer) String() string {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.b.String()
 }
 
 var authURLPattern = regexp.MustCompile(`https?://\S+/auth/cli\?code=[0-9a-f]+`)
@@ -183,7 +165,7 @@ func hasLoginCommand(t *testing.T) bool {
 // auth_url it prints.
 func startCLILogin(t *testing.T, s *server) *loginFlow {
 	t.Helper()
-	f := &loginFlow{t: t, s: s, out: &syncBuffer{}, done: make(chan error, 1), config: t.TempDir()}
+	f := &loginFlow{t: t, s: s, out: &lockedBuffer{}, done: make(chan error, 1), config: t.TempDir()}
 	f.cmd = exec.Command(binary, "login", "--no-browser", "--api", s.base)
 	f.cmd.Dir = t.TempDir()
 	f.cmd.Env = env("XDG_CONFIG_HOME="+f.config, "ZECTRE_API_KEY=")
@@ -250,6 +232,7 @@ func (f *loginFlow) pageURL() (string, string) {
 	if len(code) != 64 {
 		f.t.Fatalf("auth_url %q: code of %d characters", f.authURL, len(code))
 	}
+	noteSecret("CLI code", code)
 	base, _ := url.Parse(f.s.base)
 	u.Scheme, u.Host = base.Scheme, base.Host
 	return u.String(), code
@@ -287,6 +270,7 @@ func (f *loginFlow) received(code string) string {
 	if key == "" {
 		f.t.Fatalf("no API key in %s", path)
 	}
+	noteSecret("API key of a CLI login", key)
 	return key
 }
 

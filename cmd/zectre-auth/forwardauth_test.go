@@ -260,6 +260,7 @@ func rawRequest(t *testing.T, base, method, path string, headers []string) int {
 	}
 	defer c.Close()
 	c.SetDeadline(time.Now().Add(10 * time.Second))
+	noteHeaders(headers...)
 	var b strings.Builder
 	fmt.Fprintf(&b, "%s %s HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n", method, path, host)
 	for i := 0; i+1 < len(headers); i += 2 {

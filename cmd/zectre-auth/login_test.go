@@ -2,7 +2,6 @@ package main
 
 import (
 	"bufio"
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"net"
@@ -22,25 +21,6 @@ import (
 // cliURLLine finds the auth_url login prints on a line of its own.
 var cliURLLine = regexp.MustCompile(`^\s+(https?://\S+/auth/cli\?code=([0-9a-f]+))\s*$`)
 
-// lockedBuffer collects a process's output while the test reads it.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
-// cliLogin is a running `zectre-auth login`.
 type cliLogin struct {
 	t        *testing.T
 	cmd      *exec.Cmd
@@ -125,6 +105,7 @@ func readCredentials(t *testing.T, config string) credentials {
 	if err := json.Unmarshal(raw, &c); err != nil {
 		t.Fatalf("credentials file: %v\n%s", err, raw)
 	}
+	noteSecret("stored API key", c.APIKey)
 	return c
 }
 

@@ -32,6 +32,16 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	code := m.Run()
+	if code == 0 {
+		problems, summary := checkRunLogs()
+		fmt.Fprintln(os.Stderr, summary)
+		for _, p := range problems {
+			fmt.Fprintln(os.Stderr, "  ", p)
+		}
+		if len(problems) > 0 {
+			code = 1
+		}
+	}
 	os.RemoveAll(dir)
 	os.Exit(code)
 }
@@ -111,14 +121,23 @@ func start(t *testing.T, dir string, environ []string) *server {
 	case a := <-addr:
 		s.base = "http://" + a
 		s.admin = "http://" + <-admin // logged before "listening"
+		noteServer(s)
 	case err := <-s.done:
 		t.Fatalf("zectre-auth exited before listening: %v\n%s", err, s.logs())
 	case <-time.After(30 * time.Second):
 		cmd.Process.Kill()
 		t.Fatalf("zectre-auth did not start\n%s", s.logs())
 	}
+	// A server still running at the end is stopped cleanly, so that its
+	// buffered audit lines reach the log the run's log check reads.
 	t.Cleanup(func() {
-		if cmd.ProcessState == nil {
+		if cmd.ProcessState != nil {
+			return
+		}
+		cmd.Process.Signal(syscall.SIGINT)
+		select {
+		case <-s.done:
+		case <-time.After(10 * time.Second):
 			cmd.Process.Kill()
 			<-s.done
 		}
@@ -157,6 +176,8 @@ func (s *server) call(method, path, body string, headers ...string) (int, map[st
 		s.t.Fatal(err)
 	}
 	req.Header.Set("Content-Type", "application/json")
+	noteBody([]byte(body))
+	noteHeaders(headers...)
 	for i := 0; i+1 < len(headers); i += 2 {
 		req.Header.Set(headers[i], headers[i+1])
 	}
@@ -166,6 +187,7 @@ func (s *server) call(method, path, body string, headers ...string) (int, map[st
 	}
 	defer resp.Body.Close()
 	raw, _ := io.ReadAll(resp.Body)
+	noteBody(raw)
 	var out map[string]any
 	if len(raw) > 0 {
 		if err := json.Unmarshal(raw, &out); err != nil {
@@ -198,4 +220,23 @@ func (s *server) whoami(headers ...string) int {
 	s.t.Helper()
 	st, _ := s.call("GET", "/api/v1/user", "", headers...)
 	return st
+}
+
+// lockedBuffer collects a process's or a server's output while the test
+// reads it.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }

@@ -39,6 +39,7 @@ func replicaEnv(t *testing.T, redisURL, upstream string) (environ []string, dir 
 func proxied(t *testing.T, s *server, path string, headers ...string) int {
 	t.Helper()
 	req, _ := http.NewRequest("GET", s.base+path, nil)
+	noteHeaders(headers...)
 	for i := 0; i+1 < len(headers); i += 2 {
 		req.Header.Set(headers[i], headers[i+1])
 	}
