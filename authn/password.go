@@ -7,8 +7,11 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"runtime/debug"
 	"strconv"
 	"strings"
+	"sync/atomic"
+	"time"
 
 	"golang.org/x/crypto/argon2"
 )
@@ -52,7 +55,16 @@ type Passwords struct {
 	params PasswordParams
 	sem    chan struct{}
 	dummy  phc // hash of a random password; unknown emails are verified against it
+	// freeing is set while a return of hashing memory to the OS is pending.
+	freeing atomic.Bool
 }
+
+// freeAfter is how long hashing must have been idle before its memory is
+// handed back to the operating system. Each hash allocates Memory KiB (19
+// MiB by default) that the Go runtime would otherwise keep for minutes: for
+// a sidecar whose every other need is a few MiB, that is most of its
+// resident memory.
+const freeAfter = 2 * time.Second
 
 // NewPasswords returns a hasher with the given parameters and concurrency
 // bound. Any params satisfying the floors in PasswordParams are accepted; the
@@ -83,6 +95,7 @@ func NewPasswords(p PasswordParams, maxConcurrent int) (*Passwords, error) {
 		return nil, err
 	}
 	pw.dummy = dummy
+	pw.freeWhenIdle()
 	return pw, nil
 }
 
@@ -143,7 +156,29 @@ func (p *Passwords) acquire(ctx context.Context) error {
 	}
 }
 
-func (p *Passwords) release() { <-p.sem }
+func (p *Passwords) release() {
+	<-p.sem
+	if len(p.sem) == 0 {
+		p.freeWhenIdle()
+	}
+}
+
+// freeWhenIdle returns the hashes' memory to the OS freeAfter from now if
+// no hash runs then: at most one collection per freeAfter, however many
+// logins come.
+func (p *Passwords) freeWhenIdle() {
+	if !p.freeing.CompareAndSwap(false, true) {
+		return
+	}
+	time.AfterFunc(freeAfter, func() {
+		p.freeing.Store(false)
+		if len(p.sem) == 0 {
+			debug.FreeOSMemory()
+		} else {
+			p.freeWhenIdle()
+		}
+	})
+}
 
 func (p *Passwords) derive(password string) (phc, error) {
 	salt := make([]byte, p.params.SaltLen)

@@ -4,6 +4,9 @@ import (
 	"encoding/json"
 	"errors"
 	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/google/uuid"
@@ -14,12 +17,27 @@ import (
 // keyEntry is a decoded API key lookup: the key, or that there is none.
 // Entries are never changed after they are put in the front tier; readers
 // share them.
+//
+// An entry keeps only what a credential check reads (id, owner, scopes,
+// expiry): the front tier holds one per warm key, and at 100 000 keys every
+// field counts. Scope lists are interned, so keys with the same scopes
+// share one.
 type keyEntry struct {
-	key   store.APIKey
-	found bool
-	ttl   time.Duration // front-tier life, read by the expiry calculator
-	epoch uint64        // front-tier epoch it was read in (see front)
+	ids       string // the key's id followed by its user's: one allocation
+	idLen     uint32 // where the user id starts in ids
+	found     bool
+	scopes    []string
+	expiresAt time.Time     // zero: the key does not expire
+	ttl       time.Duration // front-tier life, read by the expiry calculator
+	epoch     uint64        // front-tier epoch it was read in (see front)
 }
+
+func newFoundKey(id, userID string, scopes []string) *keyEntry {
+	return &keyEntry{ids: id + userID, idLen: uint32(len(id)), found: true, scopes: internScopes(scopes)}
+}
+
+func (e *keyEntry) id() string     { return e.ids[:e.idLen] }
+func (e *keyEntry) userID() string { return e.ids[e.idLen:] }
 
 // userEntry is a decoded user lookup, without the password hash.
 type userEntry struct {
@@ -29,11 +47,17 @@ type userEntry struct {
 	epoch uint64
 }
 
+// result is the key as the cache answers it: ID, UserID, Scopes and
+// ExpiresAt, all shared with the entry (which is never changed).
 func (e *keyEntry) result() (store.APIKey, error) {
 	if !e.found {
 		return store.APIKey{}, store.ErrNotFound
 	}
-	return e.key, nil
+	k := store.APIKey{ID: e.id(), UserID: e.userID(), Scopes: e.scopes}
+	if !e.expiresAt.IsZero() {
+		k.ExpiresAt = &e.expiresAt
+	}
+	return k, nil
 }
 
 func (e *userEntry) result() (store.User, error) {
@@ -49,17 +73,16 @@ const negativeValue = "-"
 
 var errBadEntry = errors.New("cache: undecodable redis entry")
 
-// keyWire is the Redis form of an API key. The digest is the Redis key's
-// own name; LastUsedAt is left out, as it changes on every use and nothing on
-// the lookup path reads it. Times are unix microseconds, as in the stores.
+// keyWire is the Redis form of an API key: what a credential check reads.
+// The digest is the Redis key's own name; the name, prefix and times other
+// than the expiry are left out (LastUsedAt changes on every use), as
+// nothing on the lookup path reads them. Times are unix microseconds, as in
+// the stores.
 type keyWire struct {
 	ID        string   `json:"i"`
 	UserID    string   `json:"u"`
-	Name      string   `json:"n"`
-	Prefix    string   `json:"p"`
 	Scopes    []string `json:"s"`
 	ExpiresAt *int64   `json:"e,omitempty"`
-	CreatedAt int64    `json:"c"`
 }
 
 // userWire is the Redis form of a user. It has no password hash: the cache
@@ -78,11 +101,11 @@ func micros(t time.Time) int64 { return t.UnixMicro() }
 
 func fromMicros(v int64) time.Time { return time.UnixMicro(v).UTC() }
 
-func encodeKey(k store.APIKey) string {
-	w := keyWire{ID: k.ID, UserID: k.UserID, Name: k.Name, Prefix: k.Prefix, Scopes: k.Scopes, CreatedAt: micros(k.CreatedAt)}
-	if k.ExpiresAt != nil {
-		e := micros(*k.ExpiresAt)
-		w.ExpiresAt = &e
+func (e *keyEntry) encode() string {
+	w := keyWire{ID: e.id(), UserID: e.userID(), Scopes: e.scopes}
+	if !e.expiresAt.IsZero() {
+		x := micros(e.expiresAt)
+		w.ExpiresAt = &x
 	}
 	b, _ := json.Marshal(w) // cannot fail: strings, ints and a slice
 	return string(b)
@@ -90,7 +113,7 @@ func encodeKey(k store.APIKey) string {
 
 // decodeKey turns a Redis value into an entry for digest. Any error leaves a
 // nil entry.
-func decodeKey(v string, digest [32]byte) (*keyEntry, error) {
+func decodeKey(v string) (*keyEntry, error) {
 	if v == negativeValue {
 		return &keyEntry{}, nil
 	}
@@ -98,15 +121,11 @@ func decodeKey(v string, digest [32]byte) (*keyEntry, error) {
 	if err := json.Unmarshal([]byte(v), &w); err != nil || w.ID == "" || w.UserID == "" {
 		return nil, errBadEntry
 	}
-	k := store.APIKey{
-		ID: w.ID, UserID: w.UserID, Name: w.Name, Prefix: w.Prefix, Digest: digest,
-		Scopes: w.Scopes, CreatedAt: fromMicros(w.CreatedAt),
-	}
+	e := newFoundKey(w.ID, w.UserID, w.Scopes)
 	if w.ExpiresAt != nil {
-		e := fromMicros(*w.ExpiresAt)
-		k.ExpiresAt = &e
+		e.expiresAt = fromMicros(*w.ExpiresAt)
 	}
-	return &keyEntry{key: k, found: true}, nil
+	return e, nil
 }
 
 func encodeUser(u store.User) string {
@@ -139,15 +158,11 @@ func newKeyEntry(k store.APIKey, found bool) *keyEntry {
 	if !found {
 		return &keyEntry{}
 	}
-	k.ID, k.UserID = canonical(k.ID), canonical(k.UserID)
-	k.Scopes = slices.Clone(k.Scopes)
-	k.CreatedAt = k.CreatedAt.UTC().Truncate(time.Microsecond)
+	e := newFoundKey(canonical(k.ID), canonical(k.UserID), k.Scopes)
 	if k.ExpiresAt != nil {
-		e := k.ExpiresAt.UTC().Truncate(time.Microsecond)
-		k.ExpiresAt = &e
+		e.expiresAt = k.ExpiresAt.UTC().Truncate(time.Microsecond)
 	}
-	k.LastUsedAt = nil
-	return &keyEntry{key: k, found: true}
+	return e
 }
 
 // canonical is the stores' spelling of a uuid; anything else stays as is.
@@ -183,7 +198,7 @@ func (e *keyEntry) redisValue() string {
 	if !e.found {
 		return negativeValue
 	}
-	return encodeKey(e.key)
+	return e.encode()
 }
 
 func (e *userEntry) redisValue() string {
@@ -191,4 +206,33 @@ func (e *userEntry) redisValue() string {
 		return negativeValue
 	}
 	return encodeUser(e.user)
+}
+
+// scopeSets interns scope lists: most keys of a deployment share a few
+// (["*"], a read-only set, …), so that one slice serves them all. It is
+// bounded: past maxScopeSets distinct lists, new ones get their own copy.
+var scopeSets struct {
+	sync.Map // strings.Join(scopes, " ") → []string
+	n        atomic.Int32
+}
+
+const maxScopeSets = 4096
+
+// internScopes returns a list equal to scopes that is never modified,
+// shared with every other key of the same scopes when possible. Scopes
+// contain no spaces, so joining with one is unambiguous.
+func internScopes(scopes []string) []string {
+	name := strings.Join(scopes, " ")
+	if v, ok := scopeSets.Load(name); ok {
+		return v.([]string)
+	}
+	own := slices.Clip(slices.Clone(scopes))
+	if scopeSets.n.Load() >= maxScopeSets {
+		return own
+	}
+	v, loaded := scopeSets.LoadOrStore(name, own)
+	if !loaded {
+		scopeSets.n.Add(1)
+	}
+	return v.([]string)
 }

@@ -20,9 +20,14 @@ func TestEntryRoundTrip(t *testing.T) {
 		{ID: "k3", UserID: "u1", Digest: d, CreatedAt: now},
 	}
 	for _, k := range keys {
-		e, err := decodeKey(encodeKey(k), d)
-		if err != nil || !e.found || !reflect.DeepEqual(e.key, k) {
-			t.Fatalf("key round trip: %+v, %v; want %+v", e, err, k)
+		// What the cache answers: the fields a credential check reads.
+		want := store.APIKey{ID: k.ID, UserID: k.UserID, Scopes: k.Scopes, ExpiresAt: k.ExpiresAt}
+		e, err := decodeKey(newKeyEntry(k, true).encode())
+		if err != nil || !e.found {
+			t.Fatalf("key round trip: %+v, %v; want %+v", e, err, want)
+		}
+		if got, _ := e.result(); !reflect.DeepEqual(got, want) {
+			t.Fatalf("key round trip: %+v; want %+v", got, want)
 		}
 	}
 	users := []store.User{
@@ -42,7 +47,7 @@ func TestEntryRoundTrip(t *testing.T) {
 		t.Fatalf("encoded user carries more than it should: %s", v)
 	}
 	for _, v := range []string{negativeValue} {
-		if e, err := decodeKey(v, d); err != nil || e.found {
+		if e, err := decodeKey(v); err != nil || e.found {
 			t.Fatalf("decodeKey(%q) = %+v, %v; want a negative entry", v, e, err)
 		}
 		if e, err := decodeUser(v); err != nil || e.found {
@@ -54,14 +59,14 @@ func TestEntryRoundTrip(t *testing.T) {
 // Whatever Redis holds, decoding never panics, and an error leaves no entry.
 func FuzzDecodeEntry(f *testing.F) {
 	now := time.Now()
-	f.Add(encodeKey(store.APIKey{ID: "k", UserID: "u", Scopes: []string{"*"}, CreatedAt: now}))
+	f.Add(newKeyEntry(store.APIKey{ID: "k", UserID: "u", Scopes: []string{"*"}, CreatedAt: now}, true).encode())
 	f.Add(encodeUser(store.User{ID: "u", Email: "a@example.com", CreatedAt: now}))
 	f.Add("-")
 	f.Add("")
 	f.Add("{}")
 	f.Add(`{"i":"k","u":"u","e":null,"s":null}`)
 	f.Fuzz(func(t *testing.T, v string) {
-		if e, err := decodeKey(v, [32]byte{}); (err == nil) == (e == nil) {
+		if e, err := decodeKey(v); (err == nil) == (e == nil) {
 			t.Fatalf("decodeKey(%q) = %v, %v", v, e, err)
 		}
 		if e, err := decodeUser(v); (err == nil) == (e == nil) {

@@ -54,7 +54,8 @@ func newFront(size int) *front {
 			}),
 		}),
 		users: otter.Must(&otter.Options[string, *userEntry]{
-			MaximumSize: size,
+			// Users are fewer than keys: most have a key or two.
+			MaximumSize: max(size/2, 1),
 			ExpiryCalculator: otter.ExpiryWritingFunc(func(e otter.Entry[string, *userEntry]) time.Duration {
 				return e.Value.ttl
 			}),

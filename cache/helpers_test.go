@@ -116,6 +116,12 @@ func newKey(userID string) store.APIKey {
 	}
 }
 
+// cachedView is what the cache answers for k: the fields a credential
+// check reads.
+func cachedView(k store.APIKey) store.APIKey {
+	return store.APIKey{ID: k.ID, UserID: k.UserID, Scopes: k.Scopes, ExpiresAt: k.ExpiresAt}
+}
+
 func unknownDigest() [32]byte { return sha256.Sum256([]byte("unknown " + uuid.NewString())) }
 
 // waitFor polls cond until it holds and returns how long that took; it fails

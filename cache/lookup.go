@@ -37,7 +37,7 @@ func (s *Store) keyMiss(ctx context.Context, digest [32]byte) (store.APIKey, err
 			}
 			return newKeyEntry(k, err == nil), nil
 		},
-		decode: func(v string) (*keyEntry, error) { return decodeKey(v, digest) },
+		decode: decodeKey,
 		cached: func() (*keyEntry, bool) { return s.front.key(digest) },
 		put:    func(e *keyEntry, snap snapshot) { s.front.putKey(digest, e, snap) },
 	}

@@ -10,12 +10,13 @@ import (
 const (
 	// DefaultPrefix starts every Redis key the cache writes.
 	DefaultPrefix = "zectre-auth:"
-	// DefaultSize bounds the front tier per kind (keys, users). An entry
-	// takes about 400 bytes with its strings and the cache's bookkeeping
-	// (measured with typical ids, names and one scope), so the default costs
-	// about 50 MiB when both kinds are full; with Redis add the Redis
-	// client's own cache (DefaultRedisClientCacheBytes per connection).
-	DefaultSize = 1 << 16
+	// DefaultSize bounds the front tier's API keys; it holds half as many
+	// users. A key entry takes about 340 bytes with its strings and the
+	// cache's bookkeeping (BenchmarkFrontMemory100kKeys: 100 000 keys hold
+	// 33 MiB), a user entry about as much, so the default costs about 64 MiB
+	// when both kinds are full; with Redis add the Redis client's own cache
+	// (DefaultRedisClientCacheBytes per connection).
+	DefaultSize = 1 << 17
 	// DefaultTTL is the life of an entry for a key or user that exists, in
 	// Redis and in the front tier (when invalidations cover it).
 	DefaultTTL = 10 * time.Minute
@@ -50,18 +51,26 @@ const (
 	// DefaultRedisClientCacheBytes is the Redis client's own cache per
 	// connection (its default is 128 MiB). Warm lookups are answered by the
 	// front tier, so this cache only serves the refills after a front-tier
-	// eviction. The client opens 1 to 4 connections, by GOMAXPROCS.
+	// eviction. The client opens 1 to 4 connections, by GOMAXPROCS, to a
+	// single Redis or a Sentinel-managed master, and one to each master of
+	// a Redis Cluster.
 	DefaultRedisClientCacheBytes = 8 << 20
+	// DefaultRedisSentinelRefresh is how often a client behind Sentinels
+	// asks them for the current master, besides listening for failovers:
+	// a missed announcement would otherwise leave it on a demoted master.
+	DefaultRedisSentinelRefresh = 5 * time.Second
 )
 
 // Options configure Open. Zero values take the Default* constants.
 type Options struct {
-	// RedisURL is redis://, rediss:// or another form the Redis client's
-	// ParseURL accepts. Empty: in-process only, for one replica.
+	// RedisURL is redis://, rediss:// or unix:// in the syntax of the Redis
+	// client's ParseURL: a single Redis, a Redis Cluster (one node, or
+	// seeds in addr query parameters) or Sentinels (master_set=NAME). See
+	// redisOptions. Empty: in-process only, for one replica.
 	RedisURL string
 	// Prefix starts every Redis key (entries and counters).
 	Prefix string
-	// Size bounds the front tier's entries per kind.
+	// Size bounds the front tier: API keys, and half as many users.
 	Size int
 	// Log receives Redis outages and failed publications. Default: discard.
 	Log *slog.Logger

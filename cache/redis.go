@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/url"
 	"strings"
 	"sync/atomic"
@@ -32,26 +33,10 @@ func (s *Store) userName(id string) string { return s.opt.Prefix + userNS + id }
 // newRedisClient connects to url and checks that Redis answers. onInvalid
 // receives the client-side caching invalidations (nil: everything).
 func newRedisClient(ctx context.Context, redisURL string, timeout time.Duration, onInvalid func([]rueidis.RedisMessage)) (rueidis.Client, error) {
-	if _, err := url.Parse(redisURL); err != nil {
-		// The parse error would quote the URL, password included.
-		return nil, errors.New("cache: redis url is not a valid url")
-	}
-	opt, err := rueidis.ParseURL(redisURL)
+	opt, err := redisOptions(redisURL)
 	if err != nil {
-		return nil, fmt.Errorf("cache: redis url: %w", err)
+		return nil, err
 	}
-	if opt.DisableCache || opt.AlwaysRESP2 {
-		// Invalidations are how revocations reach the replicas; without
-		// client-side caching (RESP3) none would arrive.
-		return nil, errors.New("cache: redis url must not turn off client-side caching (client_cache=0, protocol=2)")
-	}
-	if opt.Dialer.Timeout == 0 {
-		opt.Dialer.Timeout = DefaultRedisDialTimeout
-	}
-	if opt.ConnWriteTimeout == 0 {
-		opt.ConnWriteTimeout = DefaultRedisConnTimeout
-	}
-	opt.CacheSizeEachConn = DefaultRedisClientCacheBytes
 	opt.OnInvalidations = onInvalid
 	client, err := rueidis.NewClient(opt)
 	if err != nil {
@@ -64,6 +49,82 @@ func newRedisClient(ctx context.Context, redisURL string, timeout time.Duration,
 		return nil, fmt.Errorf("cache: redis does not answer: %w", err)
 	}
 	return client, nil
+}
+
+// redisOptions turns a Redis URL into the client's options. The syntax is
+// the Redis client's (rueidis.ParseURL), which picks the topology:
+//
+//   - one address: a single Redis, or a Redis Cluster if that node is one
+//     (the client asks it for the cluster's slots);
+//   - more addresses in addr query parameters
+//     (redis://node1:6379?addr=node2:6379&addr=node3:6379): seeds of a Redis
+//     Cluster;
+//   - master_set=NAME: the addresses are Sentinels, asked for the master of
+//     NAME (redis://:pass@sentinel1:26379?addr=sentinel2:26379&master_set=NAME).
+//
+// On top of it: client-side caching cannot be turned off, an addr must
+// name its port (the client would silently put the URL's host in place of
+// one without), a Redis Cluster has only database 0, and the Sentinels are
+// reached like the master (same dial timeout, same TLS, the URL's password
+// as the default user) and asked for the master every
+// DefaultRedisSentinelRefresh, in case a failover's announcement was
+// missed. Errors never quote the URL: it may hold a password.
+func redisOptions(redisURL string) (rueidis.ClientOption, error) {
+	var opt rueidis.ClientOption
+	u, err := url.Parse(redisURL)
+	if err != nil {
+		// The parse error would quote the URL, password included.
+		return opt, errors.New("cache: redis url is not a valid url")
+	}
+	q := u.Query()
+	unix := strings.EqualFold(u.Scheme, "unix")
+	for _, a := range q["addr"] {
+		if unix {
+			return opt, errors.New("cache: redis url: unix:// takes no addr parameter")
+		}
+		if host, port, err := net.SplitHostPort(a); err != nil || host == "" || port == "" {
+			return opt, errors.New("cache: redis url: each addr parameter must be host:port")
+		}
+	}
+	if q.Has("master_set") && (unix || q.Get("master_set") == "") {
+		return opt, errors.New("cache: redis url: master_set must name the Sentinels' master set, with redis:// or rediss://")
+	}
+	opt, err = rueidis.ParseURL(redisURL)
+	if err != nil {
+		return opt, fmt.Errorf("cache: redis url: %w", err)
+	}
+	if opt.DisableCache || opt.AlwaysRESP2 {
+		// Invalidations are how revocations reach the replicas; without
+		// client-side caching (RESP3) none would arrive.
+		return opt, errors.New("cache: redis url must not turn off client-side caching (client_cache=0, protocol=2)")
+	}
+	sentinel := opt.Sentinel.MasterSet != ""
+	if !sentinel && len(opt.InitAddress) > 1 && opt.SelectDB != 0 {
+		return opt, errors.New("cache: redis url: a Redis Cluster (several addresses) has only database 0")
+	}
+	if opt.Dialer.Timeout == 0 {
+		opt.Dialer.Timeout = DefaultRedisDialTimeout
+	}
+	if opt.ConnWriteTimeout == 0 {
+		opt.ConnWriteTimeout = DefaultRedisConnTimeout
+	}
+	opt.CacheSizeEachConn = DefaultRedisClientCacheBytes
+	if sentinel {
+		// ParseURL leaves the connections to the Sentinels without a
+		// dial timeout, TLS or password. A Sentinel without a password
+		// accepts any for the default user; one with requirepass must
+		// share the master's.
+		if opt.Dialer.KeepAlive == 0 {
+			opt.Dialer.KeepAlive = rueidis.DefaultTCPKeepAlive
+		}
+		opt.Sentinel.Dialer = opt.Dialer
+		if opt.TLSConfig != nil {
+			opt.Sentinel.TLSConfig = opt.TLSConfig.Clone()
+		}
+		opt.Sentinel.Password = opt.Password
+		opt.Sentinel.TopologyRefreshInterval = DefaultRedisSentinelRefresh
+	}
+	return opt, nil
 }
 
 // invalidated is the Redis client's OnInvalidations callback. It runs on the

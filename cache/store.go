@@ -29,7 +29,9 @@ import (
 // callers must not modify what they point to (Scopes, ExpiresAt, Name).
 // UserByID through the cache never carries PasswordHash (it is empty, and it
 // is never written to Redis); password checks use UserByEmail, which is not
-// cached. APIKeyByDigest never carries LastUsedAt.
+// cached. APIKeyByDigest carries only what a credential check reads: ID,
+// UserID, Scopes and ExpiresAt (not Name, Prefix, Digest or the times), so
+// that a warm key costs little memory; read the store for the rest.
 //
 // Without Redis the cache serves one replica: a SQLite store tells it of
 // changes made by other processes (Run must be running), and with PostgreSQL

@@ -40,7 +40,7 @@ func testLookups(t *testing.T, opt cache.Options) {
 			want    any
 			wantErr error
 		}{
-			{"key", func() (any, error) { return c.APIKeyByDigest(ctx, k.Digest) }, k, nil},
+			{"key", func() (any, error) { return c.APIKeyByDigest(ctx, k.Digest) }, cachedView(k), nil},
 			{"unknown key", func() (any, error) { return c.APIKeyByDigest(ctx, unknownDigest()) }, store.APIKey{}, store.ErrNotFound},
 			{"user", func() (any, error) { return c.UserByID(ctx, u.ID) }, wantUser, nil},
 			{"user by upper-case id", func() (any, error) { return c.UserByID(ctx, strings.ToUpper(u.ID)) }, wantUser, nil},

@@ -48,6 +48,31 @@ const (
 
 	// MaxUpstreamTimeout is the largest upstream_timeout accepted.
 	MaxUpstreamTimeout = Duration(time.Hour)
+
+	// DefaultMaxHeaderBytes caps the request line and headers of a request
+	// (max_header_bytes): large enough for a bearer token at the verifiers'
+	// 8 KiB limit, so that an oversized token is refused by the verifier.
+	DefaultMaxHeaderBytes = 16 << 10
+	// DefaultMaxBodyBytes caps a request body of the Authentication API
+	// (max_body_bytes).
+	DefaultMaxBodyBytes = 1 << 20
+	// DefaultMaxProxyBodyBytes caps a request body the edge forwards
+	// (max_proxy_body_bytes); 0 means no limit.
+	DefaultMaxProxyBodyBytes = 0
+	// DefaultReadTimeout bounds reading a request's headers, and the body
+	// of an Authentication API request (read_timeout).
+	DefaultReadTimeout = Duration(30 * time.Second)
+	// DefaultIdleTimeout closes a keep-alive connection that sends no next
+	// request for this long (idle_timeout).
+	DefaultIdleTimeout = Duration(2 * time.Minute)
+
+	// Bounds of the request limits.
+	MinHeaderBytesLimit = 4 << 10
+	MaxHeaderBytesLimit = 256 << 10
+	MinBodyBytesLimit   = 4 << 10
+	MaxBodyBytesLimit   = 64 << 20
+	MaxReadTimeout      = Duration(10 * time.Minute)
+	MaxIdleTimeout      = Duration(time.Hour)
 )
 
 // Windows over which the Limits counts apply.
@@ -105,6 +130,24 @@ type Config struct {
 	// ShutdownTimeout bounds the wait for in-flight requests once the
 	// listener is closed. Default DefaultShutdownTimeout (30 s).
 	ShutdownTimeout Duration `toml:"shutdown_timeout"`
+	// MaxHeaderBytes caps the request line plus headers of a request, in
+	// bytes; more is 431. Default DefaultMaxHeaderBytes (16 KiB).
+	MaxHeaderBytes int `toml:"max_header_bytes"`
+	// MaxBodyBytes caps a request body of the Authentication API, in bytes;
+	// more is 413. Default DefaultMaxBodyBytes (1 MiB).
+	MaxBodyBytes int `toml:"max_body_bytes"`
+	// MaxProxyBodyBytes caps a request body the edge forwards, in bytes: a
+	// larger Content-Length is 413, a chunked body is cut once it runs over.
+	// Default DefaultMaxProxyBodyBytes (0: no limit).
+	MaxProxyBodyBytes int `toml:"max_proxy_body_bytes"`
+	// ReadTimeout bounds the time from a connection's open (or a kept-alive
+	// connection's first byte of the next request) to the end of the
+	// request's headers, and of its body for the Authentication API.
+	// Default DefaultReadTimeout (30 s).
+	ReadTimeout Duration `toml:"read_timeout"`
+	// IdleTimeout closes a kept-alive connection that sends no next request
+	// for this long. Default DefaultIdleTimeout (2 min).
+	IdleTimeout Duration `toml:"idle_timeout"`
 	// DashboardURL is the base of auth_url in the CLI flow. Default empty:
 	// the service serves /auth/cli itself under PublicURL.
 	DashboardURL string `toml:"dashboard_url" env:"ZECTRE_AUTH_DASHBOARD_URL"`
@@ -209,6 +252,12 @@ func Default() Config {
 		ShutdownDelay:   DefaultShutdownDelay,
 		ShutdownTimeout: DefaultShutdownTimeout,
 		RedisPrefix:     DefaultRedisPrefix,
+
+		MaxHeaderBytes:    DefaultMaxHeaderBytes,
+		MaxBodyBytes:      DefaultMaxBodyBytes,
+		MaxProxyBodyBytes: DefaultMaxProxyBodyBytes,
+		ReadTimeout:       DefaultReadTimeout,
+		IdleTimeout:       DefaultIdleTimeout,
 		Limits: Limits{
 			LoginFailuresPerAccount: DefaultLoginFailuresPerAccount,
 			LoginFailuresPerAddress: DefaultLoginFailuresPerAddress,

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/netip"
 	"sync/atomic"
 	"time"
@@ -15,6 +16,7 @@ import (
 	"github.com/fasthttp/router"
 	"github.com/valyala/fasthttp"
 	"github.com/zectre/zectre-auth/authn"
+	"github.com/zectre/zectre-auth/config"
 	"github.com/zectre/zectre-auth/store"
 )
 
@@ -45,6 +47,9 @@ type API struct {
 	// assets). On when no dashboard is configured, so that auth_url points
 	// at this service; off, /auth/cli belongs to the edge like any path.
 	ServeCLIPage bool
+	// MaxBodyBytes caps a request body of the API (config max_body_bytes);
+	// more is 413 PAYLOAD_TOO_LARGE. 0 means MaxBodySize.
+	MaxBodyBytes int
 
 	draining atomic.Bool // set by StartDraining: /readyz answers 503
 }
@@ -57,7 +62,7 @@ const requestTimeout = 30 * time.Second
 // handle adapts a handler that returns an error to fasthttp.
 func (a *API) handle(h handlerFunc) fasthttp.RequestHandler {
 	return func(rc *fasthttp.RequestCtx) {
-		if err := readBody(rc); err != nil {
+		if err := readBody(rc, a.MaxBodyBytes); err != nil {
 			writeError(rc, a.Log, err)
 			return
 		}
@@ -115,16 +120,52 @@ func NewRouter(a *API) *router.Router {
 	return r
 }
 
+// ServerLimits bound what one request may send and how long it may take.
+// A zero field takes its default.
+type ServerLimits struct {
+	// MaxHeaderBytes caps the request line plus headers (config
+	// max_header_bytes); more is 431 HEADERS_TOO_LARGE. Default
+	// config.DefaultMaxHeaderBytes (16 KiB).
+	MaxHeaderBytes int
+	// ReadTimeout bounds the time from a connection's open (on a kept-alive
+	// connection: from the first byte of the next request) to the end of the
+	// request's headers, and of its body for the Authentication API (config
+	// read_timeout): a client that trickles its headers (slowloris) is cut
+	// off then. Default config.DefaultReadTimeout (30 s).
+	ReadTimeout time.Duration
+	// IdleTimeout closes a kept-alive connection that sends no next request
+	// for this long (config idle_timeout). Default config.DefaultIdleTimeout
+	// (2 min).
+	IdleTimeout time.Duration
+}
+
 // NewServer returns a fasthttp server for h (NewHandler, or a bare
 // NewRouter) answering requests it cannot read with the JSON error envelope.
+// limits, at most one, bound requests; without it every bound has its
+// default.
 //
-// Request bodies are streamed: the handler runs once the headers are read
-// and reads the body itself, so that an upload through the edge passes
-// without being held in memory. The Authentication API applies its 1 MiB
-// limit while reading (readBody); MaxRequestBodySize here only sizes what
+// Request bodies are streamed: the handler runs once the headers and at
+// most 8 KiB of the body are read, and reads the rest itself, so that an
+// upload through the edge passes without being held in memory. Body limits
+// are the handlers': the Authentication API applies its own while reading
+// (readBody, API.MaxBodyBytes), the edge while forwarding
+// (proxy.Options.MaxBodyBytes); MaxRequestBodySize here only sizes what
 // the server reads ahead. ReadTimeout and WriteTimeout bound a request and
 // its answer; the edge turns them into idle timeouts while it streams.
-func NewServer(h fasthttp.RequestHandler, log *slog.Logger) *fasthttp.Server {
+func NewServer(h fasthttp.RequestHandler, log *slog.Logger, limits ...ServerLimits) *fasthttp.Server {
+	var l ServerLimits
+	if len(limits) > 0 {
+		l = limits[0]
+	}
+	if l.MaxHeaderBytes <= 0 {
+		l.MaxHeaderBytes = config.DefaultMaxHeaderBytes
+	}
+	if l.ReadTimeout <= 0 {
+		l.ReadTimeout = config.DefaultReadTimeout.Std()
+	}
+	if l.IdleTimeout <= 0 {
+		l.IdleTimeout = config.DefaultIdleTimeout.Std()
+	}
 	return &fasthttp.Server{
 		Handler:            h,
 		Name:               "zectre-auth",
@@ -133,12 +174,12 @@ func NewServer(h fasthttp.RequestHandler, log *slog.Logger) *fasthttp.Server {
 		// A multipart upload is forwarded as it is, not parsed into
 		// temporary files.
 		DisablePreParseMultipartForm: true,
-		ReadTimeout:                  30 * time.Second,
+		ReadTimeout:                  l.ReadTimeout,
 		WriteTimeout:                 30 * time.Second,
-		IdleTimeout:                  2 * time.Minute,
-		// Large enough for a bearer token at authn.MaxTokenLength, so that
-		// an oversized token is refused by the verifier, not the reader.
-		ReadBufferSize:        16 << 10,
+		IdleTimeout:                  l.IdleTimeout,
+		// The request line and headers must fit in the read buffer: a
+		// request whose headers do not is answered 431.
+		ReadBufferSize:        l.MaxHeaderBytes,
 		NoDefaultServerHeader: true,
 		Logger:                connLogger{log},
 		ErrorHandler: func(rc *fasthttp.RequestCtx, err error) {
@@ -154,9 +195,16 @@ func readError(err error) error {
 		return errTooLarge
 	case errors.As(err, new(*fasthttp.ErrSmallBuffer)):
 		return errHeaderTooLarge
+	case isTimeout(err):
+		return &Error{Status: errTimeout.Status, Code: errTimeout.Code, Message: errTimeout.Message, Err: err}
 	default:
 		return &Error{Status: errBadRequest.Status, Code: errBadRequest.Code, Message: errBadRequest.Message, Err: err}
 	}
+}
+
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
 }
 
 func (a *API) healthz(ctx context.Context, rc *fasthttp.RequestCtx) error {

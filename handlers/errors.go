@@ -51,7 +51,28 @@ var (
 	errTooLarge        = newError(413, "PAYLOAD_TOO_LARGE", "The request body is larger than 1 MiB.")
 	errBadRequest      = newError(400, "BAD_REQUEST", "The request could not be read.")
 	errHeaderTooLarge  = newError(431, "HEADERS_TOO_LARGE", "The request headers are too large.")
+	errTimeout         = newError(408, "REQUEST_TIMEOUT", "The request was not received in time.")
 )
+
+// tooLarge is the 413 of a body over limit bytes.
+func tooLarge(limit int) *Error {
+	if limit == MaxBodySize {
+		return errTooLarge
+	}
+	return newError(413, errTooLarge.Code, "The request body is larger than "+byteSize(limit)+".")
+}
+
+// byteSize writes n bytes the way the documents do: "1 MiB", "64 KiB",
+// "1000 bytes".
+func byteSize(n int) string {
+	switch {
+	case n >= 1<<20 && n%(1<<20) == 0:
+		return strconv.Itoa(n>>20) + " MiB"
+	case n >= 1<<10 && n%(1<<10) == 0:
+		return strconv.Itoa(n>>10) + " KiB"
+	}
+	return strconv.Itoa(n) + " bytes"
+}
 
 func validationError(msg string) *Error {
 	return newError(400, "VALIDATION_ERROR", msg)
@@ -91,6 +112,8 @@ func toError(err error) *Error {
 		return &Error{Status: 400, Code: "INVALID_PATH", Message: "The request path cannot be normalised safely.", Err: err}
 	case errors.Is(err, proxy.ErrAmbiguousOriginal):
 		return &Error{Status: 400, Code: "AMBIGUOUS_ORIGINAL", Message: "X-Forwarded-Uri and X-Original-URI name different paths; the ingress must set one and remove the other.", Err: err}
+	case errors.Is(err, proxy.ErrBodyTooLarge):
+		return &Error{Status: 413, Code: errTooLarge.Code, Message: "The request body is larger than this service forwards.", Err: err}
 	case errors.Is(err, proxy.ErrClientBody):
 		return &Error{Status: 400, Code: errBadRequest.Code, Message: "The request body could not be read.", Err: err}
 	case errors.Is(err, proxy.ErrNoUpstream):
@@ -124,6 +147,11 @@ func writeError(rc *fasthttp.RequestCtx, log *slog.Logger, err error) {
 
 // answerError writes the error envelope of e, without logging.
 func answerError(rc *fasthttp.RequestCtx, e *Error) {
+	if e.Status == fasthttp.StatusRequestEntityTooLarge {
+		// The body was not read to its end: the client learns that the
+		// connection ends here, instead of sending the rest into it.
+		rc.SetConnectionClose()
+	}
 	if e.Status == fasthttp.StatusUnauthorized {
 		rc.Response.Header.Set("WWW-Authenticate", `Bearer realm="zectre"`)
 	}

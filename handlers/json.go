@@ -8,31 +8,43 @@ import (
 	"unicode/utf8"
 
 	"github.com/valyala/fasthttp"
+	"github.com/zectre/zectre-auth/config"
 )
 
-// MaxBodySize is the request body limit of the Authentication API.
-const MaxBodySize = 1 << 20
+// MaxBodySize is the default request body limit of the Authentication API
+// (config max_body_bytes).
+const MaxBodySize = config.DefaultMaxBodyBytes
 
 // readBody makes the request body available to PostBody, refusing bodies
-// over MaxBodySize with 413, chunked ones included. The server streams
-// request bodies (so that uploads through the edge are not held in memory);
-// under streaming fasthttp enforces no body limit itself (its
-// MaxRequestBodySize only sizes what it reads ahead), and PostBody would read
-// a stream of any length into memory. So the limit is applied here, by
+// over limit (0: MaxBodySize) with 413, chunked ones included. The server
+// streams request bodies (so that uploads through the edge are not held in
+// memory); under streaming fasthttp enforces no body limit itself (its
+// MaxRequestBodySize only sizes what it reads ahead), and PostBody would
+// read a stream of any length into memory. So the limit is applied here, by
 // reading through a limit before any handler of the API sees the body.
-func readBody(rc *fasthttp.RequestCtx) error {
+func readBody(rc *fasthttp.RequestCtx, limit int) error {
+	if limit <= 0 {
+		limit = MaxBodySize
+	}
 	if !rc.Request.IsBodyStream() {
-		return nil // not streamed: the server's MaxRequestBodySize applied
+		// Not streamed: a server without StreamRequestBody read it already.
+		if len(rc.Request.Body()) > limit {
+			return tooLarge(limit)
+		}
+		return nil
 	}
-	if rc.Request.Header.ContentLength() > MaxBodySize {
-		return errTooLarge
+	if rc.Request.Header.ContentLength() > limit {
+		return tooLarge(limit)
 	}
-	body, err := io.ReadAll(io.LimitReader(rc.RequestBodyStream(), MaxBodySize+1))
+	body, err := io.ReadAll(io.LimitReader(rc.RequestBodyStream(), int64(limit)+1))
 	if err != nil {
+		if isTimeout(err) {
+			return &Error{Status: errTimeout.Status, Code: errTimeout.Code, Message: errTimeout.Message, Err: err}
+		}
 		return &Error{Status: errBadRequest.Status, Code: errBadRequest.Code, Message: errBadRequest.Message, Err: err}
 	}
-	if len(body) > MaxBodySize {
-		return errTooLarge
+	if len(body) > limit {
+		return tooLarge(limit)
 	}
 	rc.Request.SetBodyRaw(body)
 	return nil

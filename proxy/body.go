@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"errors"
 	"io"
 	"net"
 	"sync"
@@ -39,6 +40,26 @@ func (ex *exchange) release() {
 	exchanges.Put(ex)
 }
 
+// ErrBodyTooLarge: the request body is over Options.MaxBodyBytes (413
+// PAYLOAD_TOO_LARGE). A Content-Length over the limit is refused before
+// anything is sent upstream; a chunked body is forwarded up to the limit
+// and then cut, so the upstream sees a broken request, never a complete one.
+// Once cut, it also reaches the caller wrapped with ErrClientBody.
+var ErrBodyTooLarge = errors.New("proxy: the request body is over the limit")
+
+// checkBodySize refuses a body whose declared length is over the limit.
+// Chunked bodies declare none and are counted by requestBody as they stream.
+func (h *Handler) checkBodySize(rc *fasthttp.RequestCtx) error {
+	if h.maxBody <= 0 {
+		return nil
+	}
+	if int64(rc.Request.Header.ContentLength()) > h.maxBody ||
+		(!rc.Request.IsBodyStream() && int64(len(rc.Request.Body())) > h.maxBody) {
+		return ErrBodyTooLarge
+	}
+	return nil
+}
+
 // requestBody feeds the client's streamed body to the upstream request. It
 // is used only while the handler runs (the upstream client writes the whole
 // request before Do returns), so it may hold the RequestCtx.
@@ -46,16 +67,35 @@ type requestBody struct {
 	r       io.Reader
 	rc      *fasthttp.RequestCtx
 	timeout time.Duration
+	limit   int64 // at most this many bytes pass (Options.MaxBodyBytes); 0: no limit
+	n       int64 // bytes read so far
 	err     error // the first read error other than io.EOF: the client's fault
 }
 
 func (b *requestBody) Read(p []byte) (int, error) {
+	if b.limit > 0 {
+		if b.n > b.limit {
+			return 0, ErrBodyTooLarge // cut already
+		}
+		// Read at most one byte past the limit: enough to tell a body that
+		// ends at the limit from one that runs over it.
+		if rest := b.limit - b.n + 1; int64(len(p)) > rest {
+			p = p[:rest]
+		}
+	}
 	// The server's ReadTimeout bounds the whole request; an upload of
 	// hundreds of MiB needs an idle bound instead.
 	if b.timeout > 0 {
 		_ = b.rc.SetReadDeadline(time.Now().Add(b.timeout))
 	}
 	n, err := b.r.Read(p)
+	b.n += int64(n)
+	if b.limit > 0 && b.n > b.limit {
+		// Pass what is within the limit, then cut the stream.
+		n -= int(b.n - b.limit)
+		b.n = b.limit + 1
+		err = ErrBodyTooLarge
+	}
 	if err != nil && err != io.EOF && b.err == nil {
 		b.err = err
 	}

@@ -41,6 +41,9 @@ func (h *Handler) Serve(rc *fasthttp.RequestCtx, path string) error {
 // ex belongs to the response body (or was released); on error the caller
 // releases it.
 func (h *Handler) forward(rc *fasthttp.RequestCtx, ex *exchange, up *upstream, path string, d *decision, trusted bool) error {
+	if err := h.checkBodySize(rc); err != nil {
+		return err
+	}
 	req, s := &ex.req, &ex.s
 	rc.Request.Header.CopyTo(&req.Header)
 	req.Header.SetProtocol("HTTP/1.1") // whatever the client spoke; keep-alive and chunked upstream
@@ -77,7 +80,7 @@ func (h *Handler) forward(rc *fasthttp.RequestCtx, ex *exchange, up *upstream, p
 	switch {
 	case rc.Request.IsBodyStream():
 		if n := rc.Request.Header.ContentLength(); n != 0 {
-			ex.in = requestBody{r: rc.RequestBodyStream(), rc: rc, timeout: h.timeout}
+			ex.in = requestBody{r: rc.RequestBodyStream(), rc: rc, timeout: h.timeout, limit: h.maxBody}
 			req.SetBodyStream(&ex.in, n) // n < 0: chunked
 		}
 	default: // a server without StreamRequestBody has read the body already

@@ -63,6 +63,11 @@ type Options struct {
 	// Observer learns of every upstream exchange (result and time to the
 	// response headers), for metrics; nil observes nothing.
 	Observer Observer
+	// MaxBodyBytes caps a request body the edge forwards (config
+	// max_proxy_body_bytes): a larger Content-Length is refused before
+	// anything is sent upstream, and a chunked body is cut once it runs
+	// over, both ErrBodyTooLarge. 0 means no limit.
+	MaxBodyBytes int
 	// TLSConfig is the base of the TLS settings for https upstreams (root
 	// CAs of an internal PKI, client certificates); nil means the system
 	// roots. Each upstream gets a copy with its own ServerName.
@@ -78,6 +83,7 @@ type Handler struct {
 	audit    *authn.Audit
 	code     func(error) string
 	timeout  time.Duration
+	maxBody  int64 // Options.MaxBodyBytes; 0: no limit
 }
 
 // New compiles the rules and sets up one pooled client per distinct
@@ -101,7 +107,7 @@ func New(o Options) (*Handler, error) {
 	}
 	h := &Handler{
 		rules: rules, resolver: o.Resolver, trust: trust(append([]netip.Prefix(nil), o.Trusted...)),
-		audit: o.Audit, code: o.Code, timeout: o.Timeout,
+		audit: o.Audit, code: o.Code, timeout: o.Timeout, maxBody: int64(max(o.MaxBodyBytes, 0)),
 	}
 	byURL := map[string]*upstream{}
 	for _, rt := range rules.Routes() {

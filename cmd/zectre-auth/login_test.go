@@ -123,8 +123,14 @@ func TestCLILogin(t *testing.T) {
 	if l.authURL == "" {
 		t.Fatalf("no URL; exit %d\n%s\n%s", l.wait(time.Second), l.stdout.String(), l.stderr.String())
 	}
+	wants := []string{"device: test laptop", "code:   " + l.code[:4] + "-" + l.code[4:8], "only if the page shows this device and code"}
+	// The lines after the URL may still be on their way through the pipe.
 	out := l.stdout.String()
-	for _, want := range []string{"device: test laptop", "code:   " + l.code[:4] + "-" + l.code[4:8], "only if the page shows this device and code"} {
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline) && !strings.Contains(out, wants[len(wants)-1]); {
+		time.Sleep(10 * time.Millisecond)
+		out = l.stdout.String()
+	}
+	for _, want := range wants {
 		if !strings.Contains(out, want) {
 			t.Errorf("login output lacks %q:\n%s", want, out)
 		}

@@ -18,6 +18,11 @@ import (
 // replicaEnv is the environment of one deployment: PostgreSQL, Redis under a
 // prefix of its own, an upstream, and every other request required.
 func replicaEnv(t *testing.T, redisURL, upstream string) (environ []string, dir string) {
+	return replicaEnvDB(t, storetest.PostgresURL(t), redisURL, upstream)
+}
+
+// replicaEnvDB is replicaEnv on the database at databaseURL.
+func replicaEnvDB(t *testing.T, databaseURL, redisURL, upstream string) (environ []string, dir string) {
 	dir = t.TempDir()
 	cfg := filepath.Join(dir, "zectre-auth.toml")
 	if err := os.WriteFile(cfg, []byte(fmt.Sprintf("default_auth = \"required\"\nupstream = %q\n", upstream)), 0o600); err != nil {
@@ -27,7 +32,7 @@ func replicaEnv(t *testing.T, redisURL, upstream string) (environ []string, dir 
 	rand.Read(prefix)
 	return env(
 		"ZECTRE_AUTH_CONFIG="+cfg,
-		"ZECTRE_AUTH_DATABASE_URL="+storetest.PostgresURL(t),
+		"ZECTRE_AUTH_DATABASE_URL="+databaseURL,
 		"ZECTRE_AUTH_JWT_SECRET="+testSecret,
 		"ZECTRE_AUTH_REDIS_URL="+redisURL,
 		"ZECTRE_AUTH_REDIS_PREFIX=test-"+hex.EncodeToString(prefix)+":",

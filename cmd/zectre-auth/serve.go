@@ -95,18 +95,21 @@ func serve(args []string, stderr io.Writer) int {
 		Trusted:     cfg.TrustedPrefixes(),
 		// The built-in login page stands in for a dashboard.
 		ServeCLIPage: cfg.DashboardURL == "",
+		MaxBodyBytes: cfg.MaxBodyBytes,
 	}
 	edge, err := proxy.New(proxy.Options{
 		Routes: cfg.Routes, Upstream: cfg.Upstream, DefaultAuth: cfg.DefaultAuth,
 		Trusted: cfg.TrustedPrefixes(), Resolver: api.Resolver, Audit: audit, Code: handlers.ErrorCode,
-		Timeout: cfg.UpstreamTimeout.Std(), Observer: m.Proxy(),
+		Timeout: cfg.UpstreamTimeout.Std(), Observer: m.Proxy(), MaxBodyBytes: cfg.MaxProxyBodyBytes,
 	})
 	if err != nil {
 		fmt.Fprintln(stderr, "zectre-auth: routes:", err)
 		return 1
 	}
 	handler := m.Instrument(handlers.NewHandler(api, edge), metrics.Classifier(api.ServeCLIPage))
-	srv := handlers.NewServer(handler, log)
+	srv := handlers.NewServer(handler, log, handlers.ServerLimits{
+		MaxHeaderBytes: cfg.MaxHeaderBytes, ReadTimeout: cfg.ReadTimeout.Std(), IdleTimeout: cfg.IdleTimeout.Std(),
+	})
 
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {

@@ -27,7 +27,9 @@ type environment struct {
 	closers []func()
 
 	bare, upstream, jwks, auth, nginx string // base URLs ("" when absent)
-	key, token, catalogToken          string
+	admin                             string // zectre-auth's admin listener
+	authPID, nginxPID                 int
+	key, token, catalogToken, email   string
 }
 
 const (
@@ -90,16 +92,22 @@ func (e *environment) start() error {
 
 func (e *environment) scenarios() []scenario {
 	verify := e.auth + "/api/v1/auth/verify"
+	self := os.Getpid() // the bare handler and the upstream run in this process
 	s := []scenario{
-		{name: "bare", title: "bare fasthttp handler", url: e.bare + "/api/v1/auth/verify"},
+		{name: "bare", title: "bare fasthttp handler", url: e.bare + "/api/v1/auth/verify", pid: self},
 		{name: "verify-key", title: "forward-auth, cached API key", url: verify, headers: []string{"X-API-Key: " + e.key}},
 		{name: "verify-hs256", title: "forward-auth, HS256 token", url: verify, headers: []string{"Authorization: Bearer " + e.token}},
 		{name: "verify-rs256", title: "forward-auth, catalog RS256 token", url: verify, headers: []string{"Authorization: Bearer " + e.catalogToken}},
-		{name: "upstream", title: "upstream direct", url: e.upstream + "/apps/1"},
+		{name: "upstream", title: "upstream direct", url: e.upstream + "/apps/1", pid: self},
 		{name: "proxy-key", title: "proxy mode, API key", url: e.auth + "/apps/1", headers: []string{"X-API-Key: " + e.key}},
 	}
+	for i := range s {
+		if s[i].pid == 0 {
+			s[i].pid, s[i].profiled = e.authPID, true
+		}
+	}
 	if e.nginx != "" {
-		s = append(s, scenario{name: "nginx", title: "nginx reverse proxy (no auth)", url: e.nginx + "/apps/1"})
+		s = append(s, scenario{name: "nginx", title: "nginx reverse proxy (no auth)", url: e.nginx + "/apps/1", pid: e.nginxPID})
 	}
 	return s
 }
@@ -109,6 +117,15 @@ func (e *environment) cacheName() string {
 		return "Redis"
 	}
 	return "in-process"
+}
+
+// databaseURL is zectre-auth's database: -database, or the embedded
+// default in its data dir.
+func (e *environment) databaseURL() string {
+	if e.o.database != "" {
+		return e.o.database
+	}
+	return "sqlite://" + filepath.Join(e.dir, "data", "zectre-auth.db")
 }
 
 func (e *environment) databaseName() string {
@@ -184,8 +201,8 @@ func (e *environment) startAuth() error {
 		return err
 	}
 	cfg := filepath.Join(e.dir, "zectre-auth.toml")
-	toml := fmt.Sprintf("default_auth = \"required\"\nupstream = %q\n[auth]\ncatalog_jwks_url = %q\njwt_expected_iss = %q\njwt_expected_aud = %q\n",
-		e.upstream, e.jwks, catalogIssuer, catalogAudience)
+	toml := fmt.Sprintf("default_auth = \"required\"\nupstream = %q\nadmin_pprof = %t\n[auth]\ncatalog_jwks_url = %q\njwt_expected_iss = %q\njwt_expected_aud = %q\n",
+		e.upstream, e.o.profile != "", e.jwks, catalogIssuer, catalogAudience)
 	if err := os.WriteFile(cfg, []byte(toml), 0o600); err != nil {
 		return err
 	}
@@ -209,7 +226,8 @@ func (e *environment) startAuth() error {
 		return fmt.Errorf("starting %s: %w", e.o.binary, err)
 	}
 	e.closers = append(e.closers, func() { cmd.Process.Kill(); cmd.Wait(); logFile.Close() })
-	e.auth = "http://" + listen
+	e.authPID = cmd.Process.Pid
+	e.auth, e.admin = "http://"+listen, "http://"+admin
 	return waitHTTP(e.auth+"/healthz", logFile.Name())
 }
 
@@ -232,6 +250,7 @@ func waitHTTP(url, logName string) error {
 // account creates a user, a token and an API key, and warms every credential.
 func (e *environment) account() error {
 	email := fmt.Sprintf("load-%d@example.com", time.Now().UnixNano())
+	e.email = email
 	body := fmt.Sprintf(`{"email":%q,"password":"loadtest-password"}`, email)
 	if _, err := call("POST", e.auth+"/api/v1/auth/signup", body, "", 201); err != nil {
 		return err
@@ -318,7 +337,7 @@ http {
 		return err
 	}
 	e.closers = append(e.closers, func() { cmd.Process.Signal(os.Interrupt); cmd.Wait() })
-	e.nginx = "http://" + listen
+	e.nginx, e.nginxPID = "http://"+listen, cmd.Process.Pid
 	return waitHTTP(e.nginx+"/", filepath.Join(dir, "error.log"))
 }
 
@@ -327,4 +346,38 @@ func stripScheme(u string) string {
 		return u[i+3:]
 	}
 	return u
+}
+
+// profile records a CPU profile of zectre-auth for most of d, starting now,
+// into <-profile dir>/<name>.pprof (read it with go tool pprof).
+func (e *environment) profile(name string, d time.Duration) <-chan error {
+	done := make(chan error, 1)
+	secs := max(int(d.Seconds())-1, 1)
+	go func() {
+		resp, err := http.Get(fmt.Sprintf("%s/debug/pprof/profile?seconds=%d", e.admin, secs))
+		if err != nil {
+			done <- err
+			return
+		}
+		defer resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			done <- fmt.Errorf("profile: %s", resp.Status)
+			return
+		}
+		if err := os.MkdirAll(e.o.profile, 0o755); err != nil {
+			done <- err
+			return
+		}
+		f, err := os.Create(filepath.Join(e.o.profile, name+".pprof"))
+		if err != nil {
+			done <- err
+			return
+		}
+		_, err = io.Copy(f, resp.Body)
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
+		done <- err
+	}()
+	return done
 }

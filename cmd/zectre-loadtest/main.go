@@ -16,6 +16,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"runtime"
 	"sort"
 	"strings"
 	"time"
@@ -30,6 +31,8 @@ type options struct {
 	threads     int
 	rounds      int
 	only        string
+	profile     string
+	keys        int
 }
 
 func main() {
@@ -42,6 +45,8 @@ func main() {
 	flag.IntVar(&o.threads, "threads", 1, "wrk threads")
 	flag.IntVar(&o.rounds, "rounds", 3, "rounds; each scenario runs once per round, interleaved, and the median is reported")
 	flag.StringVar(&o.only, "only", "", "comma-separated scenario names to run (default: all)")
+	flag.IntVar(&o.keys, "keys", 100_000, "distinct API keys to create and warm after the load, for the resident memory figure (0: skip)")
+	flag.StringVar(&o.profile, "profile", "", "`dir` to write a CPU profile of zectre-auth for each of its scenarios (last round; turns admin_pprof on)")
 	flag.Parse()
 	if err := run(o); err != nil {
 		fmt.Fprintln(os.Stderr, "zectre-loadtest:", err)
@@ -76,16 +81,35 @@ func run(o options) error {
 	results := map[string][]result{}
 	for round := 1; round <= o.rounds; round++ {
 		for _, sc := range scenarios {
+			var prof <-chan error
+			if o.profile != "" && round == o.rounds && sc.profiled {
+				prof = env.profile(sc.name, o.duration)
+			}
 			r, err := runWrk(o, sc)
+			if prof != nil {
+				if perr := <-prof; perr != nil {
+					fmt.Fprintf(os.Stderr, "profile of %s: %v\n", sc.name, perr)
+				}
+			}
 			if err != nil {
 				return fmt.Errorf("%s: %w", sc.name, err)
 			}
-			fmt.Fprintf(os.Stderr, "round %d %-22s %10.0f req/s  p50 %-9s p99 %-9s errors %d\n",
-				round, sc.name, r.rps, r.p50, r.p99, r.errors)
+			fmt.Fprintf(os.Stderr, "round %d %-22s %10.0f req/s  p50 %-9s p99 %-9s cpu/req %-8s errors %d\n",
+				round, sc.name, r.rps, r.p50, r.p99, r.cpuPerReq, r.errors)
 			results[sc.name] = append(results[sc.name], r)
 		}
 	}
 	report(o, env, scenarios, results)
+	if o.keys > 0 {
+		fmt.Fprintf(os.Stderr, "creating and verifying %d API keys...\n", o.keys)
+		m, err := env.measureMemory(o.keys)
+		if err != nil {
+			return err
+		}
+		mib := func(b int64) string { return fmt.Sprintf("%.1f MiB", float64(b)/(1<<20)) }
+		fmt.Printf("\nzectre-auth resident memory: %s after the load; %s with %d distinct API keys warm, 10 s after warming them (peak %s)\n",
+			mib(m.before), mib(m.after), m.keys, mib(m.peak))
+	}
 	return nil
 }
 
@@ -99,10 +123,16 @@ func median(rs []result) result {
 func report(o options, env *environment, scenarios []scenario, results map[string][]result) {
 	fmt.Printf("\nzectre-loadtest: wrk -t%d -c%d -d%s, %d round(s), median per scenario; cache: %s; database: %s\n\n",
 		o.threads, o.connections, o.duration, o.rounds, env.cacheName(), env.databaseName())
-	fmt.Printf("| Scenario | req/s | p50 | p99 | non-2xx |\n|---|---:|---:|---:|---:|\n")
+	cores := runtime.NumCPU()
+	fmt.Printf("| Scenario | req/s | p50 | p99 | server CPU per request | req/s %d cores of the server would serve | non-2xx |\n|---|---:|---:|---:|---:|---:|---:|\n", cores)
 	for _, sc := range scenarios {
 		r := median(results[sc.name])
-		fmt.Printf("| %s | %.0f | %s | %s | %d |\n", sc.title, r.rps, r.p50, r.p99, r.errors)
+		capacity := "–"
+		if r.cpuPerReq > 0 {
+			capacity = fmt.Sprintf("%.0f", float64(cores)*float64(time.Second)/float64(r.cpuPerReq))
+		}
+		fmt.Printf("| %s | %.0f | %s | %s | %s | %s | %d |\n", sc.title, r.rps, r.p50, r.p99,
+			r.cpuPerReq.Round(10*time.Nanosecond), capacity, r.errors)
 	}
 	fmt.Println()
 	// Each ratio is the median of the ratios within one round: the two
@@ -130,6 +160,29 @@ func report(o options, env *environment, scenarios []scenario, results map[strin
 	ratio("forward-auth, catalog RS256 token / bare fasthttp handler", "verify-rs256", "bare")
 	ratio("proxy mode, API key / upstream direct", "proxy-key", "upstream")
 	ratio("proxy mode, API key / nginx reverse proxy", "proxy-key", "nginx")
+	fmt.Println()
+	// The same pairs by server CPU per request (the baseline's over ours):
+	// what one request costs each server, whatever else used the machine.
+	cpuRatio := func(label, a, b string) {
+		ra, rb := results[a], results[b]
+		if len(ra) == 0 || len(ra) != len(rb) {
+			return
+		}
+		var per []float64
+		for i := range ra {
+			if ra[i].cpuPerReq > 0 && rb[i].cpuPerReq > 0 {
+				per = append(per, float64(rb[i].cpuPerReq)/float64(ra[i].cpuPerReq))
+			}
+		}
+		if len(per) == 0 {
+			return
+		}
+		sort.Float64s(per)
+		fmt.Printf("%s: %.2f (per round: %s)\n", label, per[len(per)/2], formatRatios(per))
+	}
+	cpuRatio("CPU per request, bare handler / forward-auth with a cached API key", "verify-key", "bare")
+	cpuRatio("CPU per request, bare handler / forward-auth with a catalog RS256 token", "verify-rs256", "bare")
+	cpuRatio("CPU per request, nginx / proxy mode", "proxy-key", "nginx")
 }
 
 func formatRatios(r []float64) string {

@@ -15,6 +15,8 @@ type scenario struct {
 	name, title string
 	url         string
 	headers     []string // "Name: value"
+	profiled    bool     // served by zectre-auth: -profile records it
+	pid         int      // the serving process, whose CPU time is measured
 }
 
 // result is what wrk measured.
@@ -22,6 +24,10 @@ type result struct {
 	rps      float64
 	p50, p99 time.Duration
 	errors   int // non-2xx/3xx responses and socket errors
+	// cpuPerReq is the CPU time (user + system) the serving process used
+	// per request during the run: what a request costs the server,
+	// whatever else shares the machine.
+	cpuPerReq time.Duration
 }
 
 var (
@@ -43,10 +49,16 @@ func runWrk(o options, sc scenario) (result, error) {
 	var out bytes.Buffer
 	cmd := exec.Command("wrk", args...)
 	cmd.Stdout, cmd.Stderr = &out, &out
+	before := cpuTime(sc.pid)
 	if err := cmd.Run(); err != nil {
 		return result{}, fmt.Errorf("wrk: %v\n%s", err, out.String())
 	}
-	return parseWrk(out.String())
+	used := cpuTime(sc.pid) - before
+	r, err := parseWrk(out.String())
+	if err == nil && r.rps > 0 {
+		r.cpuPerReq = time.Duration(float64(used) / (r.rps * o.duration.Seconds()))
+	}
+	return r, err
 }
 
 func parseWrk(s string) (result, error) {
