@@ -76,7 +76,9 @@ func (m *Metrics) newRequests() {
 // counted; the status is read when the handler returns.
 func (m *Metrics) Instrument(next fasthttp.RequestHandler, classify func(rawPath []byte) string) fasthttp.RequestHandler {
 	return func(rc *fasthttp.RequestCtx) {
-		start := time.Now()
+		// The server read the clock when the request began (unless it was
+		// built with LazyRequestTime, when Time reads it now).
+		start := rc.Time()
 		// Before next: the router may rewrite the path it serves.
 		class := routeIndex(classify(rc.URI().PathOriginal()))
 		next(rc)
