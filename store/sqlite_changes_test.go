@@ -13,7 +13,7 @@ import (
 )
 
 // A commit through a second handle on the same file is reported; polls with
-// no commit in between are not.
+// no commit in between, and the watched store's own commits, are not.
 func TestSQLiteWatchChanges(t *testing.T) {
 	url := storetest.SQLiteURL(t)
 	ctx := context.Background()
@@ -57,6 +57,18 @@ func TestSQLiteWatchChanges(t *testing.T) {
 	time.Sleep(100 * time.Millisecond)
 	if n := calls.Load(); n != 1 {
 		t.Fatalf("%d change reports without any commit, want 1 (the start)", n)
+	}
+
+	// The store's own writes are its cache's business: not reported.
+	if err := watched.CreateUser(ctx, store.User{ID: uuid.NewString(), Email: "own@example.com", CreatedAt: time.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := watched.SetDisabled(ctx, "own@example.com", true); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(100 * time.Millisecond)
+	if n := calls.Load(); n != 1 {
+		t.Fatalf("%d change reports after the store's own commits, want 1 (the start)", n)
 	}
 
 	for i, change := range []func() error{

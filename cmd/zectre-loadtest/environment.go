@@ -353,31 +353,31 @@ func stripScheme(u string) string {
 func (e *environment) profile(name string, d time.Duration) <-chan error {
 	done := make(chan error, 1)
 	secs := max(int(d.Seconds())-1, 1)
-	go func() {
-		resp, err := http.Get(fmt.Sprintf("%s/debug/pprof/profile?seconds=%d", e.admin, secs))
-		if err != nil {
-			done <- err
-			return
-		}
-		defer resp.Body.Close()
-		if resp.StatusCode != http.StatusOK {
-			done <- fmt.Errorf("profile: %s", resp.Status)
-			return
-		}
-		if err := os.MkdirAll(e.o.profile, 0o755); err != nil {
-			done <- err
-			return
-		}
-		f, err := os.Create(filepath.Join(e.o.profile, name+".pprof"))
-		if err != nil {
-			done <- err
-			return
-		}
-		_, err = io.Copy(f, resp.Body)
-		if cerr := f.Close(); err == nil {
-			err = cerr
-		}
-		done <- err
-	}()
+	go func() { done <- e.fetch(fmt.Sprintf("/debug/pprof/profile?seconds=%d", secs), name+".pprof") }()
 	return done
+}
+
+// fetch saves what zectre-auth's admin listener answers at path into the
+// -profile dir.
+func (e *environment) fetch(path, file string) error {
+	resp, err := http.Get(e.admin + path)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("%s: %s", path, resp.Status)
+	}
+	if err := os.MkdirAll(e.o.profile, 0o755); err != nil {
+		return err
+	}
+	f, err := os.Create(filepath.Join(e.o.profile, file))
+	if err != nil {
+		return err
+	}
+	_, err = io.Copy(f, resp.Body)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	return err
 }

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"fmt"
+	"net/http"
 	"os"
 	"strconv"
 	"strings"
@@ -25,6 +26,9 @@ type memoryResult struct {
 	keys          int
 	before, after int64 // VmRSS, bytes
 	peak          int64 // VmHWM, bytes
+	// The Go runtime's view at the end (its /metrics): heap in use, heap
+	// kept but free, and everything it took from the OS.
+	heapInuse, heapRetained, goSys int64
 }
 
 // measureMemory creates n keys for the load's account, has
@@ -101,6 +105,16 @@ func (e *environment) measureMemory(n int) (memoryResult, error) {
 	// the runtime has handed back what it no longer needs.
 	time.Sleep(10 * time.Second)
 	r.after, r.peak = procStatus(e.authPID, "VmRSS"), procStatus(e.authPID, "VmHWM")
+	if m, err := e.goMemStats(); err == nil {
+		r.heapInuse = m["go_memstats_heap_inuse_bytes"]
+		r.heapRetained = m["go_memstats_heap_idle_bytes"] - m["go_memstats_heap_released_bytes"]
+		r.goSys = m["go_memstats_sys_bytes"]
+	}
+	if e.o.profile != "" {
+		if err := e.fetch("/debug/pprof/heap", "memory-heap.pprof"); err != nil {
+			fmt.Fprintln(os.Stderr, "heap profile:", err)
+		}
+	}
 	return r, nil
 }
 
@@ -119,4 +133,25 @@ func procStatus(pid int, field string) int64 {
 		}
 	}
 	return 0
+}
+
+// goMemStats reads the go_memstats_* gauges of zectre-auth's /metrics.
+func (e *environment) goMemStats() (map[string]int64, error) {
+	resp, err := http.Get(e.admin + "/metrics")
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	out := map[string]int64{}
+	sc := bufio.NewScanner(resp.Body)
+	for sc.Scan() {
+		name, value, ok := strings.Cut(sc.Text(), " ")
+		if !ok || !strings.HasPrefix(name, "go_memstats_") {
+			continue
+		}
+		if v, err := strconv.ParseFloat(value, 64); err == nil {
+			out[name] = int64(v)
+		}
+	}
+	return out, sc.Err()
 }
