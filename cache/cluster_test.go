@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -226,5 +227,21 @@ func checkReplicas(t *testing.T, redisURL, prefix string, n int, nodeOf func(key
 		if errs != 0 || !slices.Equal(ups, []bool{true}) {
 			t.Errorf("replica %s: %d Redis errors, Redis up/down %v", name, errs, ups)
 		}
+	}
+}
+
+// PingRedis (what /readyz reports) asks every master: one that does not
+// answer makes Redis unreachable, though the others answer.
+func TestClusterPingEveryNode(t *testing.T) {
+	c := cachetest.StartCluster(t)
+	st := openCache(t, sqliteStore(t), cache.Options{RedisURL: c.URL, Prefix: cachetest.Prefix(t)})
+	ctx := context.Background()
+	if err := st.PingRedis(ctx); err != nil {
+		t.Fatalf("PingRedis with every node up: %v", err)
+	}
+	c.Pause(t, c.Addrs[2], 3*time.Second)
+	err := st.PingRedis(ctx)
+	if !errors.Is(err, store.ErrUnavailable) || !strings.Contains(err.Error(), c.Addrs[2]) {
+		t.Fatalf("PingRedis with %s paused = %v, want it named as unavailable", c.Addrs[2], err)
 	}
 }

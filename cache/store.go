@@ -101,17 +101,28 @@ func Open(ctx context.Context, st store.Store, opt Options) (*Store, error) {
 // while Redis is unreachable), else in-process.
 func (s *Store) Counter() authn.Counter { return s.counter }
 
-// PingRedis checks that Redis answers; nil without Redis. Ping (the
-// wrapped store's) checks the database only: the cache serves from the
-// database while Redis is down, so Redis is no condition of readiness.
+// PingRedis checks that Redis answers; nil without Redis. In a Redis
+// Cluster every node the client knows must answer: one master down is part
+// of Redis down. Ping (the wrapped store's) checks the database only: the
+// cache serves from the database while Redis is down, so Redis is no
+// condition of readiness.
 func (s *Store) PingRedis(ctx context.Context) error {
 	if s.redis == nil {
 		return nil
 	}
 	ctx, cancel := context.WithTimeout(ctx, s.opt.RedisTimeout)
 	defer cancel()
-	if err := s.redis.Do(ctx, s.redis.B().Ping().Build()).Error(); err != nil {
-		return fmt.Errorf("%w: redis: %w", store.ErrUnavailable, err)
+	nodes := s.redis.Nodes()
+	if len(nodes) == 0 {
+		nodes = map[string]rueidis.Client{"": s.redis}
+	}
+	for addr, c := range nodes {
+		if err := c.Do(ctx, c.B().Ping().Build()).Error(); err != nil {
+			if addr != "" {
+				return fmt.Errorf("%w: redis node %s: %w", store.ErrUnavailable, addr, err)
+			}
+			return fmt.Errorf("%w: redis: %w", store.ErrUnavailable, err)
+		}
 	}
 	return nil
 }

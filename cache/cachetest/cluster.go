@@ -40,6 +40,20 @@ type Cluster struct {
 	nodes map[string]rueidis.Client // plain client per node, to look inside
 }
 
+// Pause makes the node at addr stop answering clients for d (CLIENT PAUSE
+// ALL): a master that is down, as its clients see it, without losing it.
+func (c *Cluster) Pause(tb testing.TB, addr string, d time.Duration) {
+	tb.Helper()
+	n := c.nodes[addr]
+	if n == nil {
+		tb.Fatalf("cachetest: no node %s", addr)
+	}
+	ms := strconv.FormatInt(d.Milliseconds(), 10)
+	if err := n.Do(context.Background(), n.B().Arbitrary("CLIENT", "PAUSE", ms, "ALL").Build()).Error(); err != nil {
+		tb.Fatalf("cachetest: pause %s: %v", addr, err)
+	}
+}
+
 // StartCluster starts three `redis-server --cluster-enabled yes` on free
 // loopback ports, each in a temporary directory, joins them with
 // `redis-cli --cluster create … --cluster-replicas 0 --cluster-yes` and

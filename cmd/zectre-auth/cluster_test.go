@@ -49,17 +49,7 @@ func TestClusterReplicas(t *testing.T) {
 	})
 	t.Logf("key deleted on A, refused by B after %s (Redis Cluster)", took)
 
-	wrong := `{"email":"cluster@example.com","password":"not-the-password"}`
-	for i, s := range []*server{a, b, a, b} {
-		if st, _ := s.call("POST", "/api/v1/auth/login", wrong); st != 401 {
-			t.Fatalf("failure %d: %d", i+1, st)
-		}
-	}
-	for _, s := range []*server{a, b} {
-		if st, body := s.call("POST", "/api/v1/auth/login", `{"email":"cluster@example.com","password":"hunter2abc"}`); st != 429 {
-			t.Fatalf("login after 4 failures spread over two replicas: %d %v", st, body)
-		}
-	}
+	checkSharedLoginLimit(t, "cluster@example.com", a, b)
 	a.stop()
 	b.stop()
 }

@@ -201,17 +201,26 @@ func TestReplicasShareLimits(t *testing.T) {
 	a := start(t, dir, environ)
 	b := start(t, t.TempDir(), environ)
 	a.account("limited@example.com")
-	wrong := `{"email":"limited@example.com","password":"not-the-password"}`
+	checkSharedLoginLimit(t, "limited@example.com", a, b)
+	a.stop()
+	b.stop()
+}
+
+// checkSharedLoginLimit spreads four failed logins of email (an account of
+// password hunter2abc, limited to 4 failures) over replicas a and b; then
+// both refuse even the right password: they count in one place.
+func checkSharedLoginLimit(t *testing.T, email string, a, b *server) {
+	t.Helper()
+	wrong := fmt.Sprintf(`{"email":%q,"password":"not-the-password"}`, email)
 	for i, s := range []*server{a, b, a, b} {
 		if st, _ := s.call("POST", "/api/v1/auth/login", wrong); st != 401 {
 			t.Fatalf("failure %d: %d", i+1, st)
 		}
 	}
+	right := fmt.Sprintf(`{"email":%q,"password":"hunter2abc"}`, email)
 	for _, s := range []*server{a, b} {
-		if st, body := s.call("POST", "/api/v1/auth/login", `{"email":"limited@example.com","password":"hunter2abc"}`); st != 429 {
+		if st, body := s.call("POST", "/api/v1/auth/login", right); st != 429 {
 			t.Fatalf("login after 4 failures spread over two replicas: %d %v", st, body)
 		}
 	}
-	a.stop()
-	b.stop()
 }
