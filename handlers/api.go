@@ -97,8 +97,12 @@ func (a *API) Register(r *router.Router) {
 	if a.ServeCLIPage {
 		a.registerCLIPage(r)
 	}
+	// Health checks and the login page also answer HEAD (the same answer
+	// without its body): some probes and link checkers send it.
 	r.GET("/healthz", a.handle(a.healthz))
+	r.HEAD("/healthz", a.handle(a.healthz))
 	r.GET("/readyz", a.handle(a.readyz))
+	r.HEAD("/readyz", a.handle(a.readyz))
 }
 
 // NewRouter returns a router with the API's routes and JSON answers for

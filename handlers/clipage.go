@@ -89,7 +89,9 @@ func CLIShortCode(code string) string {
 
 func (a *API) registerCLIPage(r *router.Router) {
 	r.GET(CLIPagePath, a.handle(a.cliPage))
+	r.HEAD(CLIPagePath, a.handle(a.cliPage))
 	r.GET(cliAssetsPrefix+"{name}", a.cliAsset)
+	r.HEAD(cliAssetsPrefix+"{name}", a.cliAsset)
 }
 
 // cliPageData fills clipage/cli.html. Form is set only while the code can

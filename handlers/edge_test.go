@@ -472,6 +472,8 @@ func TestOwnRoutes(t *testing.T) {
 		{"DELETE", "/api/v1/auth/login", 405, "METHOD_NOT_ALLOWED"},
 		{"GET", "/api/v1/api-keys/x/y", 404, "NOT_FOUND"},
 		{"GET", "/healthz", 200, ""},
+		{"HEAD", "/healthz", 200, ""},
+		{"HEAD", "/readyz", 200, ""},
 	} {
 		if r := e.raw(tc.method, tc.target); r.status != tc.status || r.code() != tc.code {
 			t.Errorf("%s %s: %d %q", tc.method, tc.target, r.status, r.code())
