@@ -13,11 +13,14 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"log/slog"
 	"path/filepath"
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
 	"github.com/valyala/fasthttp"
+
+	"github.com/zectre/zectre-auth/handlers"
 )
 
 // environment is every server of a load run.
@@ -27,6 +30,7 @@ type environment struct {
 	closers []func()
 
 	bare, upstream, jwks, auth, nginx string // base URLs ("" when absent)
+	bareServed                        string // the bare handler on zectre-auth's server settings
 	admin                             string // zectre-auth's admin listener
 	authPID, nginxPID                 int
 	key, token, catalogToken, email   string
@@ -64,6 +68,12 @@ func (e *environment) start() error {
 	if e.bare, err = e.serveFast(func(ctx *fasthttp.RequestCtx) { ctx.SetStatusCode(fasthttp.StatusOK) }); err != nil {
 		return err
 	}
+	// The same handler on the server zectre-auth builds (timeouts, buffer
+	// sizes, body streaming): what those settings cost, without any auth.
+	bareSrv := handlers.NewServer(func(ctx *fasthttp.RequestCtx) { ctx.SetStatusCode(fasthttp.StatusOK) }, slog.New(slog.DiscardHandler))
+	if e.bareServed, err = e.serveWith(bareSrv); err != nil {
+		return err
+	}
 	if e.upstream, err = e.serveFast(func(ctx *fasthttp.RequestCtx) { ctx.SetBodyString("upstream ok\n") }); err != nil {
 		return err
 	}
@@ -95,6 +105,7 @@ func (e *environment) scenarios() []scenario {
 	self := os.Getpid() // the bare handler and the upstream run in this process
 	s := []scenario{
 		{name: "bare", title: "bare fasthttp handler", url: e.bare + "/api/v1/auth/verify", pid: self},
+		{name: "bare-served", title: "bare handler, zectre-auth's server settings", url: e.bareServed + "/api/v1/auth/verify", pid: self},
 		{name: "verify-key", title: "forward-auth, cached API key", url: verify, headers: []string{"X-API-Key: " + e.key}},
 		{name: "verify-hs256", title: "forward-auth, HS256 token", url: verify, headers: []string{"Authorization: Bearer " + e.token}},
 		{name: "verify-rs256", title: "forward-auth, catalog RS256 token", url: verify, headers: []string{"Authorization: Bearer " + e.catalogToken}},
@@ -136,11 +147,15 @@ func (e *environment) databaseName() string {
 }
 
 func (e *environment) serveFast(h fasthttp.RequestHandler) (string, error) {
+	return e.serveWith(&fasthttp.Server{Handler: h, NoDefaultServerHeader: true})
+}
+
+// serveWith runs srv on a loopback port in this process.
+func (e *environment) serveWith(srv *fasthttp.Server) (string, error) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return "", err
 	}
-	srv := &fasthttp.Server{Handler: h, NoDefaultServerHeader: true}
 	go srv.Serve(ln)
 	e.closers = append(e.closers, func() { srv.Shutdown() })
 	return "http://" + ln.Addr().String(), nil

@@ -157,6 +157,7 @@ func report(o options, env *environment, scenarios []scenario, results map[strin
 		sort.Float64s(per)
 		fmt.Printf("%s: %.2f (per round: %s)\n", label, per[len(per)/2], formatRatios(per))
 	}
+	ratio("bare handler on zectre-auth's server settings / bare fasthttp handler", "bare-served", "bare")
 	ratio("forward-auth, cached API key / bare fasthttp handler", "verify-key", "bare")
 	ratio("forward-auth, HS256 token / bare fasthttp handler", "verify-hs256", "bare")
 	ratio("forward-auth, catalog RS256 token / bare fasthttp handler", "verify-rs256", "bare")
