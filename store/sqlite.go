@@ -19,6 +19,10 @@ import (
 // comes first so the other pragmas wait too.
 const sqlitePragmas = "_pragma=busy_timeout(5000)&_pragma=foreign_keys(1)"
 
+// sqliteBusyTimeout is busy_timeout above: how long a connection waits for
+// another process's lock.
+const sqliteBusyTimeout = 5 * time.Second
+
 // sqliteStore writes through one connection and reads through a pool. A
 // single writer whose transactions BEGIN IMMEDIATE serialises writes in the
 // process, so racing signups meet the unique constraint one after the other
@@ -50,7 +54,7 @@ func openSQLite(ctx context.Context, path string) (*sqliteStore, error) {
 	_ = f.Close()
 
 	name := "file:" + sqliteURIPath(path) + "?" + sqlitePragmas
-	writer, err := openSQLiteDB(ctx, name+"&_pragma=journal_mode(WAL)&_txlock=immediate", 1)
+	writer, err := openSQLiteWriter(ctx, name+"&_pragma=journal_mode(WAL)&_txlock=immediate")
 	if err != nil {
 		return nil, err
 	}
@@ -62,6 +66,27 @@ func openSQLite(ctx context.Context, path string) (*sqliteStore, error) {
 		return nil, err
 	}
 	return &sqliteStore{writer: writer, reader: reader}, nil
+}
+
+// openSQLiteWriter opens the writer connection. Switching a new file to WAL
+// takes an exclusive lock and answers SQLITE_BUSY at once, without waiting
+// for busy_timeout, when another process (a second replica starting, the
+// migrate command) holds the file just then: that is retried for as long as
+// busy_timeout would wait.
+func openSQLiteWriter(ctx context.Context, dsn string) (*sql.DB, error) {
+	deadline := time.Now().Add(sqliteBusyTimeout)
+	for wait := 5 * time.Millisecond; ; wait = min(2*wait, 200*time.Millisecond) {
+		db, err := openSQLiteDB(ctx, dsn, 1)
+		var se *sqlite.Error
+		if err == nil || !errors.As(err, &se) || se.Code()&0xff != sqlite3.SQLITE_BUSY || time.Now().After(deadline) {
+			return db, err
+		}
+		select {
+		case <-ctx.Done():
+			return nil, err
+		case <-time.After(wait):
+		}
+	}
 }
 
 func openSQLiteDB(ctx context.Context, dsn string, conns int) (*sql.DB, error) {
