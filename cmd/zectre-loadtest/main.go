@@ -140,23 +140,8 @@ func report(o options, env *environment, scenarios []scenario, results map[strin
 	// Each ratio is the median of the ratios within one round: the two
 	// measurements of a pair ran seconds apart, under the same load from
 	// whatever else the machine was doing.
-	ratio := func(label, a, b string) {
-		ra, rb := results[a], results[b]
-		if len(ra) == 0 || len(ra) != len(rb) {
-			return
-		}
-		var per []float64
-		for i := range ra {
-			if rb[i].rps > 0 {
-				per = append(per, ra[i].rps/rb[i].rps)
-			}
-		}
-		if len(per) == 0 {
-			return
-		}
-		sort.Float64s(per)
-		fmt.Printf("%s: %.2f (per round: %s)\n", label, per[len(per)/2], formatRatios(per))
-	}
+	byRPS := func(r result) float64 { return r.rps }
+	ratio := func(label, a, b string) { printRatio(label, results[a], results[b], byRPS) }
 	ratio("bare handler on zectre-auth's server settings / bare fasthttp handler", "bare-served", "bare")
 	ratio("forward-auth, cached API key / bare fasthttp handler", "verify-key", "bare")
 	ratio("forward-auth, HS256 token / bare fasthttp handler", "verify-hs256", "bare")
@@ -164,28 +149,37 @@ func report(o options, env *environment, scenarios []scenario, results map[strin
 	ratio("proxy mode, API key / upstream direct", "proxy-key", "upstream")
 	ratio("proxy mode, API key / nginx reverse proxy", "proxy-key", "nginx")
 	fmt.Println()
-	// The same pairs by server CPU per request (the baseline's over ours):
-	// what one request costs each server, whatever else used the machine.
-	cpuRatio := func(label, a, b string) {
-		ra, rb := results[a], results[b]
-		if len(ra) == 0 || len(ra) != len(rb) {
-			return
+	// The same pairs by server CPU per request: requests per CPU second,
+	// what one request costs each server whatever else used the machine.
+	perCPU := func(r result) float64 {
+		if r.cpuPerReq <= 0 {
+			return 0
 		}
-		var per []float64
-		for i := range ra {
-			if ra[i].cpuPerReq > 0 && rb[i].cpuPerReq > 0 {
-				per = append(per, float64(rb[i].cpuPerReq)/float64(ra[i].cpuPerReq))
-			}
-		}
-		if len(per) == 0 {
-			return
-		}
-		sort.Float64s(per)
-		fmt.Printf("%s: %.2f (per round: %s)\n", label, per[len(per)/2], formatRatios(per))
+		return float64(time.Second) / float64(r.cpuPerReq)
 	}
+	cpuRatio := func(label, a, b string) { printRatio(label, results[a], results[b], perCPU) }
 	cpuRatio("CPU per request, bare handler / forward-auth with a cached API key", "verify-key", "bare")
 	cpuRatio("CPU per request, bare handler / forward-auth with a catalog RS256 token", "verify-rs256", "bare")
 	cpuRatio("CPU per request, nginx / proxy mode", "proxy-key", "nginx")
+}
+
+// printRatio prints the median over rounds of value(a)/value(b), and each
+// round's; rounds where either value is 0 are left out.
+func printRatio(label string, ra, rb []result, value func(result) float64) {
+	if len(ra) == 0 || len(ra) != len(rb) {
+		return
+	}
+	var per []float64
+	for i := range ra {
+		if va, vb := value(ra[i]), value(rb[i]); va > 0 && vb > 0 {
+			per = append(per, va/vb)
+		}
+	}
+	if len(per) == 0 {
+		return
+	}
+	sort.Float64s(per)
+	fmt.Printf("%s: %.2f (per round: %s)\n", label, per[len(per)/2], formatRatios(per))
 }
 
 func formatRatios(r []float64) string {
