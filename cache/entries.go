@@ -14,21 +14,18 @@ import (
 	"github.com/zectre/zectre-auth/store"
 )
 
-// keyEntry is a decoded API key lookup: the key, or that there is none.
-// Entries are never changed after they are put in the front tier; readers
-// share them.
+// keyEntry is a decoded API key lookup: the key, or that there is none. The
+// front tier keeps it packed (see keyTable) and decodes a new one per hit.
 //
 // An entry keeps only what a credential check reads (id, owner, scopes,
-// expiry): the front tier holds one per warm key, and at 100 000 keys every
-// field counts. Scope lists are interned, so keys with the same scopes
-// share one.
+// expiry). Scope lists are interned, so keys with the same scopes share one.
 type keyEntry struct {
 	ids       string // the key's id followed by its user's: one allocation
 	idLen     uint32 // where the user id starts in ids
 	found     bool
 	scopes    []string
 	expiresAt time.Time     // zero: the key does not expire
-	ttl       time.Duration // front-tier life, read by the expiry calculator
+	ttl       time.Duration // front-tier life from when it is put
 	epoch     uint64        // front-tier epoch it was read in (see front)
 }
 
@@ -55,7 +52,8 @@ func (e *keyEntry) result() (store.APIKey, error) {
 	}
 	k := store.APIKey{ID: e.id(), UserID: e.userID(), Scopes: e.scopes}
 	if !e.expiresAt.IsZero() {
-		k.ExpiresAt = &e.expiresAt
+		t := e.expiresAt // a copy: entries from the key table live on the stack
+		k.ExpiresAt = &t
 	}
 	return k, nil
 }
@@ -209,30 +207,55 @@ func (e *userEntry) redisValue() string {
 }
 
 // scopeSets interns scope lists: most keys of a deployment share a few
-// (["*"], a read-only set, …), so that one slice serves them all. It is
-// bounded: past maxScopeSets distinct lists, new ones get their own copy.
+// (["*"], a read-only set, …), so that one slice serves them all, and the
+// key table stores a list as its index. It is bounded: past maxScopeSets
+// distinct lists, new ones get their own copy (and the key table stores
+// them inline).
 var scopeSets struct {
-	sync.Map // strings.Join(scopes, " ") → []string
-	n        atomic.Int32
+	index sync.Map // strings.Join(scopes, " ") → uint16
+	mu    sync.Mutex
+	lists atomic.Pointer[[][]string] // by index; only ever appended to
 }
 
 const maxScopeSets = 4096
 
 // internScopes returns a list equal to scopes that is never modified,
-// shared with every other key of the same scopes when possible. Scopes
-// contain no spaces, so joining with one is unambiguous.
+// shared with every other key of the same scopes when possible.
 func internScopes(scopes []string) []string {
-	name := strings.Join(scopes, " ")
-	if v, ok := scopeSets.Load(name); ok {
-		return v.([]string)
+	if i := scopeIndex(scopes); i != scopesInline {
+		return scopeSet(i)
 	}
-	own := slices.Clip(slices.Clone(scopes))
-	if scopeSets.n.Load() >= maxScopeSets {
-		return own
-	}
-	v, loaded := scopeSets.LoadOrStore(name, own)
-	if !loaded {
-		scopeSets.n.Add(1)
-	}
-	return v.([]string)
+	return slices.Clip(slices.Clone(scopes))
 }
+
+// scopeIndex interns scopes and returns their index, or scopesInline when
+// the table is full. Scopes contain no spaces, so joining with one is
+// unambiguous.
+func scopeIndex(scopes []string) uint16 {
+	name := strings.Join(scopes, " ")
+	if v, ok := scopeSets.index.Load(name); ok {
+		return v.(uint16)
+	}
+	scopeSets.mu.Lock()
+	defer scopeSets.mu.Unlock()
+	if v, ok := scopeSets.index.Load(name); ok {
+		return v.(uint16)
+	}
+	var lists [][]string
+	if p := scopeSets.lists.Load(); p != nil {
+		lists = *p
+	}
+	if len(lists) >= maxScopeSets {
+		return scopesInline
+	}
+	// Readers hold earlier headers of the same array: appending writes only
+	// past their length, and the new header is published before the index.
+	lists = append(lists, slices.Clip(slices.Clone(scopes)))
+	scopeSets.lists.Store(&lists)
+	i := uint16(len(lists) - 1)
+	scopeSets.index.Store(name, i)
+	return i
+}
+
+// scopeSet is the list scopeIndex gave index i.
+func scopeSet(i uint16) []string { return (*scopeSets.lists.Load())[i] }

@@ -13,8 +13,9 @@ import (
 // stripe only cost a refused front-tier fill now and then.
 const stripes = 4096
 
-// front is the in-process tier: decoded entries, so that a warm lookup is a
-// map hit that allocates nothing.
+// front is the in-process tier: API keys packed outside the Go heap (see
+// keyTable), so that 100 000 warm keys cost little memory, and decoded
+// users, so that a warm lookup is a map hit.
 //
 // An entry may only be put in if nothing invalidated its key between the
 // moment the read behind it began and the put; otherwise a fill racing a
@@ -30,7 +31,7 @@ const stripes = 4096
 //     closes the gap between a check and a put that an invalidation could
 //     fall into.
 type front struct {
-	keys    *otter.Cache[[32]byte, *keyEntry]
+	keys    *keyTable
 	users   *otter.Cache[string, *userEntry]
 	epoch   atomic.Uint64
 	stripe  [stripes]atomic.Uint64
@@ -47,12 +48,7 @@ type snapshot struct {
 
 func newFront(size int) *front {
 	return &front{
-		keys: otter.Must(&otter.Options[[32]byte, *keyEntry]{
-			MaximumSize: size,
-			ExpiryCalculator: otter.ExpiryWritingFunc(func(e otter.Entry[[32]byte, *keyEntry]) time.Duration {
-				return e.Value.ttl
-			}),
-		}),
+		keys: newKeyTable(size),
 		users: otter.Must(&otter.Options[string, *userEntry]{
 			// Users are fewer than keys: most have a key or two.
 			MaximumSize: max(size/2, 1),
@@ -78,12 +74,8 @@ func (f *front) snapKey(d [32]byte) snapshot { return f.snap(keyStripe(d)) }
 func (f *front) snapUser(id string) snapshot { return f.snap(f.userStripe(id)) }
 
 // key returns the live entry for d, if any.
-func (f *front) key(d [32]byte) (*keyEntry, bool) {
-	e, ok := f.keys.GetIfPresent(d)
-	if !ok || e.epoch != f.epoch.Load() {
-		return nil, false
-	}
-	return e, true
+func (f *front) key(d [32]byte) (keyEntry, bool) {
+	return f.keys.get(&d, f.epoch.Load())
 }
 
 func (f *front) user(id string) (*userEntry, bool) {
@@ -97,9 +89,9 @@ func (f *front) user(id string) (*userEntry, bool) {
 // putKey puts e for d unless d was invalidated since s was taken.
 func (f *front) putKey(d [32]byte, e *keyEntry, s snapshot) {
 	e.epoch = s.epoch
-	f.keys.Set(d, e)
+	f.keys.set(&d, e)
 	if f.stripe[s.i].Load() != s.stripe {
-		f.keys.Invalidate(d)
+		f.keys.del(&d)
 	}
 }
 
@@ -114,7 +106,7 @@ func (f *front) putUser(id string, e *userEntry, s snapshot) {
 // evictKey and evictUser drop one entry and refuse fills that began before.
 func (f *front) evictKey(d [32]byte) {
 	f.stripe[keyStripe(d)].Add(1)
-	f.keys.Invalidate(d)
+	f.keys.del(&d)
 }
 
 func (f *front) evictUser(id string) {
@@ -130,7 +122,7 @@ func (f *front) evictAll() {
 	if f.purging.CompareAndSwap(false, true) {
 		go func() {
 			defer f.purging.Store(false)
-			f.keys.InvalidateAll()
+			f.keys.reset()
 			f.users.InvalidateAll()
 		}()
 	}

@@ -3,6 +3,7 @@ package store_test
 import (
 	"context"
 	"crypto/sha256"
+	"strings"
 	"testing"
 	"time"
 
@@ -135,5 +136,22 @@ func testTouchAPIKeys(t *testing.T, s store.Store) {
 		got, err := s.APIKeyByDigest(ctx, tc.key.Digest)
 		mustIs(t, "APIKeyByDigest", err, nil)
 		mustEqual(t, "LastUsedAt of "+tc.key.Name, got.LastUsedAt, tc.want)
+	}
+
+	// A batch of several writes (1 000 keys each), with one key in two
+	// spellings: the later time wins.
+	big := map[string]time.Time{}
+	for range 2500 {
+		big[uuid.NewString()] = t1
+	}
+	t2 := t1.Add(time.Hour)
+	big[a.ID] = t2
+	big[strings.ToUpper(c.ID)] = t2
+	big[c.ID] = t2.Add(-time.Minute)
+	mustIs(t, "TouchAPIKeys big batch", s.TouchAPIKeys(ctx, big), nil)
+	for _, k := range []store.APIKey{a, c} {
+		got, err := s.APIKeyByDigest(ctx, k.Digest)
+		mustIs(t, "APIKeyByDigest", err, nil)
+		mustEqual(t, "LastUsedAt of "+k.Name+" after the big batch", got.LastUsedAt, ptr(dbTime(t2)))
 	}
 }

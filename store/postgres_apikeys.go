@@ -2,8 +2,6 @@ package store
 
 import (
 	"context"
-	"maps"
-	"slices"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -93,16 +91,13 @@ func (s *postgresStore) DeleteAPIKey(ctx context.Context, userID, keyID string) 
 // replicas can arrive out of order. Rows are updated in id order so that two
 // overlapping batches lock them in the same order and cannot deadlock.
 func (s *postgresStore) TouchAPIKeys(ctx context.Context, used map[string]time.Time) error {
-	touched := canonicalTouches(used)
-	if len(touched) == 0 {
-		return nil
-	}
-	ids := slices.Sorted(maps.Keys(touched))
-	return pgError(pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		batch := &pgx.Batch{}
-		for _, id := range ids {
-			batch.Queue(`UPDATE api_keys SET last_used_at = GREATEST(last_used_at, $2) WHERE id = $1`, id, touched[id])
-		}
-		return tx.SendBatch(ctx, batch).Close()
-	}))
+	return inChunks(canonicalTouches(used), func(chunk []touch) error {
+		return pgError(pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+			batch := &pgx.Batch{}
+			for _, t := range chunk {
+				batch.Queue(`UPDATE api_keys SET last_used_at = GREATEST(last_used_at, $2) WHERE id = $1`, t.id, t.at)
+			}
+			return tx.SendBatch(ctx, batch).Close()
+		}))
+	})
 }

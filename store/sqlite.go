@@ -19,6 +19,14 @@ import (
 // comes first so the other pragmas wait too.
 const sqlitePragmas = "_pragma=busy_timeout(5000)&_pragma=foreign_keys(1)"
 
+// sqliteReaderCache is each reader connection's page cache (SQLite's
+// default is 2 MiB per connection). The readers answer front-tier misses,
+// lookups of one row by an index: what a cache of 512 KiB keeps, the
+// B-trees' upper levels, is what such a lookup reads again; the leaves come
+// from the operating system's page cache. Four readers at the default held
+// 8 MiB of the process's memory once 100 000 keys had been read.
+const sqliteReaderCache = "&_pragma=cache_size(-512)"
+
 // sqliteBusyTimeout is busy_timeout above: how long a connection waits for
 // another process's lock.
 const sqliteBusyTimeout = 5 * time.Second
@@ -60,7 +68,7 @@ func openSQLite(ctx context.Context, path string) (*sqliteStore, error) {
 	}
 	// Opened after the writer has switched the file to WAL; query_only
 	// guards against a write slipping onto a reader connection.
-	reader, err := openSQLiteDB(ctx, name+"&_pragma=query_only(1)", max(4, runtime.GOMAXPROCS(0)))
+	reader, err := openSQLiteDB(ctx, name+"&_pragma=query_only(1)"+sqliteReaderCache, max(4, runtime.GOMAXPROCS(0)))
 	if err != nil {
 		_ = writer.Close()
 		return nil, err

@@ -3,8 +3,6 @@ package store
 import (
 	"context"
 	"database/sql"
-	"maps"
-	"slices"
 	"time"
 )
 
@@ -93,22 +91,20 @@ func (s *sqliteStore) DeleteAPIKey(ctx context.Context, userID, keyID string) (A
 // TouchAPIKeys never moves last_used_at backwards, since batches from several
 // replicas can arrive out of order.
 func (s *sqliteStore) TouchAPIKeys(ctx context.Context, used map[string]time.Time) error {
-	touched := canonicalTouches(used)
-	if len(touched) == 0 {
-		return nil
-	}
-	return s.withWriteTx(ctx, func(tx *sql.Tx) error {
-		stmt, err := tx.PrepareContext(ctx,
-			`UPDATE api_keys SET last_used_at = max(coalesce(last_used_at, ?1), ?1) WHERE id = ?2`)
-		if err != nil {
-			return err
-		}
-		defer stmt.Close()
-		for _, id := range slices.Sorted(maps.Keys(touched)) {
-			if _, err := stmt.ExecContext(ctx, toMicros(touched[id]), id); err != nil {
+	return inChunks(canonicalTouches(used), func(chunk []touch) error {
+		return s.withWriteTx(ctx, func(tx *sql.Tx) error {
+			stmt, err := tx.PrepareContext(ctx,
+				`UPDATE api_keys SET last_used_at = max(coalesce(last_used_at, ?1), ?1) WHERE id = ?2`)
+			if err != nil {
 				return err
 			}
-		}
-		return nil
+			defer stmt.Close()
+			for _, t := range chunk {
+				if _, err := stmt.ExecContext(ctx, toMicros(t.at), t.id); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
 	})
 }

@@ -2,6 +2,7 @@ package store
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -27,6 +28,9 @@ func dbTimePtr(t *time.Time) *time.Time {
 // canonical lowercase form. Callers treat a malformed id as "no such row", so
 // that garbage from a URL path is a 404 rather than a database error.
 func canonicalID(id string) (string, bool) {
+	if isCanonicalUUID(id) {
+		return id, true // the usual case, without a new string
+	}
 	u, err := uuid.Parse(id)
 	if err != nil {
 		return "", false
@@ -92,20 +96,67 @@ func cliStatus(s CLIStatus) CLIStatus {
 	return s
 }
 
-// canonicalTouches keys last-use times by canonical id, dropping malformed
-// ids (they match no key) and keeping the latest time when two spellings of
-// one id collide.
-func canonicalTouches(used map[string]time.Time) map[string]time.Time {
-	out := make(map[string]time.Time, len(used))
+// touch is one key's last use, as a batch of TouchAPIKeys writes it.
+type touch struct {
+	id string // canonical
+	at time.Time
+}
+
+// touchChunk is how many keys' use one transaction writes: a flush after a
+// burst of 100 000 distinct keys neither holds the write lock for all of
+// them at once nor builds them all into one statement batch.
+const touchChunk = 1000
+
+// canonicalTouches lists last-use times by canonical id, sorted by id (so
+// that concurrent writers lock rows in one order), dropping malformed ids
+// (they match no key) and keeping the latest time when two spellings of one
+// id collide.
+func canonicalTouches(used map[string]time.Time) []touch {
+	out := make([]touch, 0, len(used))
 	for id, t := range used {
-		c, ok := canonicalID(id)
-		if !ok {
-			continue
-		}
-		t = dbTime(t)
-		if prev, ok := out[c]; !ok || t.After(prev) {
-			out[c] = t
+		if c, ok := canonicalID(id); ok {
+			out = append(out, touch{id: c, at: dbTime(t)})
 		}
 	}
-	return out
+	slices.SortFunc(out, func(a, b touch) int {
+		if c := strings.Compare(a.id, b.id); c != 0 {
+			return c
+		}
+		return b.at.Compare(a.at) // latest first, kept by Compact
+	})
+	return slices.CompactFunc(out, func(a, b touch) bool { return a.id == b.id })
+}
+
+// inChunks calls write with touches, touchChunk at a time, until one fails.
+func inChunks(touches []touch, write func([]touch) error) error {
+	for len(touches) > 0 {
+		n := min(len(touches), touchChunk)
+		if err := write(touches[:n]); err != nil {
+			return err
+		}
+		touches = touches[n:]
+	}
+	return nil
+}
+
+// isCanonicalUUID reports whether id is a uuid in the spelling canonicalID
+// returns: lowercase hex in groups of 8-4-4-4-12.
+func isCanonicalUUID(id string) bool {
+	if len(id) != 36 {
+		return false
+	}
+	for i := 0; i < len(id); i++ {
+		c := id[i]
+		switch i {
+		case 8, 13, 18, 23:
+			if c != '-' {
+				return false
+			}
+		default:
+			if (c < '0' || c > '9') && (c < 'a' || c > 'f') {
+				return false
+			}
+		}
+	}
+	return true
 }

@@ -109,6 +109,8 @@ func run(o options) error {
 		mib := func(b int64) string { return fmt.Sprintf("%.1f MiB", float64(b)/(1<<20)) }
 		fmt.Printf("\nzectre-auth resident memory: %s after the load; %s with %d distinct API keys warm, 10 s after warming them (peak %s)\n",
 			mib(m.before), mib(m.after), m.keys, mib(m.peak))
+		fmt.Printf("Resident memory then: %s the process's own, %s mapped files (the binary), %s shared memory\n",
+			mib(m.anon), mib(m.file), mib(m.shmem))
 		fmt.Printf("Go runtime then: heap in use %s, free heap not yet returned to the OS %s, all memory the runtime holds %s; the rest of the resident memory is the SQLite library's and the binary's\n",
 			mib(m.heapInuse), mib(m.heapRetained), mib(m.goSys))
 	}

@@ -26,6 +26,10 @@ type memoryResult struct {
 	keys          int
 	before, after int64 // VmRSS, bytes
 	peak          int64 // VmHWM, bytes
+	// What the resident memory is made of at the end (RssAnon, RssFile,
+	// RssShmem): the process's own memory, mapped files (the binary), and
+	// shared memory (SQLite's WAL index).
+	anon, file, shmem int64
 	// The Go runtime's view at the end (its /metrics): heap in use, heap
 	// kept but free, and everything it took from the OS.
 	heapInuse, heapRetained, goSys int64
@@ -105,6 +109,7 @@ func (e *environment) measureMemory(n int) (memoryResult, error) {
 	// the runtime has handed back what it no longer needs.
 	time.Sleep(10 * time.Second)
 	r.after, r.peak = procStatus(e.authPID, "VmRSS"), procStatus(e.authPID, "VmHWM")
+	r.anon, r.file, r.shmem = procStatus(e.authPID, "RssAnon"), procStatus(e.authPID, "RssFile"), procStatus(e.authPID, "RssShmem")
 	if m, err := e.goMemStats(); err == nil {
 		r.heapInuse = m["go_memstats_heap_inuse_bytes"]
 		r.heapRetained = m["go_memstats_heap_idle_bytes"] - m["go_memstats_heap_released_bytes"]
