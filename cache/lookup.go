@@ -42,7 +42,7 @@ func (s *Store) keyMiss(ctx context.Context, digest [32]byte) (store.APIKey, err
 			e, ok := s.front.key(digest)
 			return &e, ok
 		},
-		put:    func(e *keyEntry, snap snapshot) { s.front.putKey(digest, e, snap) },
+		put: func(e *keyEntry, snap snapshot) { s.front.putKey(digest, e, snap) },
 	}
 	e, err := join(ctx, s, flightKey('k', digest[:], snap), m, snap)
 	if err != nil {
