@@ -2,7 +2,6 @@ package cache
 
 import (
 	"encoding/binary"
-	"encoding/hex"
 	"strings"
 	"time"
 	"unsafe"
@@ -174,13 +173,16 @@ func formatUUIDs(a, b []byte) string {
 }
 
 func formatUUID(dst, u []byte) {
-	hex.Encode(dst[0:8], u[0:4])
-	dst[8] = '-'
-	hex.Encode(dst[9:13], u[4:6])
-	dst[13] = '-'
-	hex.Encode(dst[14:18], u[6:8])
-	dst[18] = '-'
-	hex.Encode(dst[19:23], u[8:10])
-	dst[23] = '-'
-	hex.Encode(dst[24:], u[10:16])
+	_, _ = dst[35], u[15]
+	j := 0
+	for i, b := range u {
+		if i == 4 || i == 6 || i == 8 || i == 10 {
+			dst[j] = '-'
+			j++
+		}
+		dst[j], dst[j+1] = hexDigits[b>>4], hexDigits[b&0xf]
+		j += 2
+	}
 }
+
+const hexDigits = "0123456789abcdef"
