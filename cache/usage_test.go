@@ -6,9 +6,12 @@ import (
 	"io"
 	"log/slog"
 	"maps"
+	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/google/uuid"
 
 	"github.com/zectre/zectre-auth/cache"
 )
@@ -17,6 +20,7 @@ import (
 type toucher struct {
 	mu      sync.Mutex
 	fail    int
+	failAt  int // the call (from 1) that fails, whatever fail says
 	batches []map[string]time.Time
 	called  chan struct{}
 }
@@ -34,6 +38,9 @@ func (f *toucher) TouchAPIKeys(_ context.Context, used map[string]time.Time) err
 		f.called <- struct{}{}
 	}()
 	f.batches = append(f.batches, maps.Clone(used))
+	if len(f.batches) == f.failAt {
+		return errTouch
+	}
 	if f.fail > 0 {
 		f.fail--
 		return errTouch
@@ -161,4 +168,56 @@ func TestUsageRunFlushesEachInterval(t *testing.T) {
 	calls := to.calls()
 	sameBatch(t, "failed tick", calls[0], map[string]time.Time{"k1": at})
 	sameBatch(t, "retrying tick", calls[1], map[string]time.Time{"k1": at})
+}
+
+// A flush of many keys writes them usageChunk (1 000) at a time; a failed
+// write puts every key of the flush back, so the retry loses none.
+func TestUsageFlushesInChunks(t *testing.T) {
+	to := newToucher(0)
+	u := cache.NewUsage(to, quietLog())
+	at := time.Now()
+	want := map[string]time.Time{}
+	for range 2500 {
+		id := uuid.NewString()
+		want[id] = at
+		u.Used(strings.ToUpper(id), at) // any spelling of a uuid; flushed canonical
+	}
+	want["not-a-uuid"] = at
+	u.Used("not-a-uuid", at)
+	if err := u.Flush(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]time.Time{}
+	for i, b := range to.calls() {
+		if len(b) > 1000 {
+			t.Fatalf("call %d wrote %d keys, more than 1000", i, len(b))
+		}
+		maps.Copy(got, b)
+	}
+	if n := len(to.calls()); n != 3 {
+		t.Fatalf("%d calls, want 3", n)
+	}
+	sameBatch(t, "all chunks", got, want)
+
+	to = newToucher(0)
+	u = cache.NewUsage(to, quietLog())
+	for id := range want {
+		u.Used(id, at)
+	}
+	to.failAt = 2 // the second chunk fails
+	if err := u.Flush(context.Background()); !errors.Is(err, errTouch) {
+		t.Fatalf("flush err = %v, want %v", err, errTouch)
+	}
+	if n := len(to.calls()); n != 2 {
+		t.Fatalf("%d calls before the failure stopped the flush, want 2", n)
+	}
+	before := len(to.calls())
+	if err := u.Flush(context.Background()); err != nil {
+		t.Fatalf("retry: %v", err)
+	}
+	got = map[string]time.Time{}
+	for _, b := range to.calls()[before:] {
+		maps.Copy(got, b)
+	}
+	sameBatch(t, "retried flush", got, want)
 }
