@@ -10,11 +10,14 @@ import (
 const (
 	// DefaultPrefix starts every Redis key the cache writes.
 	DefaultPrefix = "zectre-auth:"
-	// DefaultSize bounds the front tier's API keys; it holds half as many
-	// users. A key entry takes about 340 bytes with its strings and the
-	// cache's bookkeeping (BenchmarkFrontMemory100kKeys: 100 000 keys hold
-	// 33 MiB), a user entry about as much, so the default costs about 64 MiB
-	// when both kinds are full; with Redis add the Redis client's own cache
+	// DefaultSize sizes the front tier: room for at least this many API
+	// keys, and for half as many users. Keys are packed outside the Go heap
+	// (see keyTable) in about 100 bytes each, in a table that never holds
+	// less than 32 MiB, the least its library allows: about 330 000 keys,
+	// taken as keys arrive (BenchmarkFrontMemory100kKeys: 100 000 keys take
+	// 3 MiB of heap and about 10 MiB outside it). A user entry takes about
+	// 300 bytes of heap with the cache's bookkeeping, so 65 536 users about
+	// 20 MiB. With Redis add the Redis client's own cache
 	// (DefaultRedisClientCacheBytes per connection).
 	DefaultSize = 1 << 17
 	// DefaultTTL is the life of an entry for a key or user that exists, in
@@ -70,7 +73,8 @@ type Options struct {
 	RedisURL string
 	// Prefix starts every Redis key (entries and counters).
 	Prefix string
-	// Size bounds the front tier: API keys, and half as many users.
+	// Size sizes the front tier: room for at least Size API keys (see
+	// DefaultSize), and for Size/2 users.
 	Size int
 	// Log receives Redis outages and failed publications. Default: discard.
 	Log *slog.Logger

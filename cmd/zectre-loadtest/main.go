@@ -111,7 +111,7 @@ func run(o options) error {
 			mib(m.before), mib(m.after), m.keys, mib(m.peak))
 		fmt.Printf("Resident memory then: %s the process's own, %s mapped files (the binary), %s shared memory\n",
 			mib(m.anon), mib(m.file), mib(m.shmem))
-		fmt.Printf("Go runtime then: heap in use %s, free heap not yet returned to the OS %s, all memory the runtime holds %s; the rest of the resident memory is the SQLite library's and the binary's\n",
+		fmt.Printf("Go runtime then: heap in use %s, free heap not yet returned to the OS %s, all memory the runtime has mapped %s\n",
 			mib(m.heapInuse), mib(m.heapRetained), mib(m.goSys))
 	}
 	return nil
