@@ -194,69 +194,6 @@ func (c *Cluster) slots(ctx context.Context, n rueidis.Client) ([]slotRange, err
 	return out, nil
 }
 
-// StartSentinel starts a throwaway master and one Sentinel monitoring it as
-// SentinelMaster (quorum 1), each on a free loopback port in a temporary
-// directory, and returns the URL that reaches the master through the
-// Sentinel: redis://[:password@]127.0.0.1:PORT?master_set=zectre-test.
-// A non-empty password is the master's requirepass; with sentinelAuth the
-// Sentinel requires it too. Both are killed when the test ends. Without
-// redis-server the test is skipped, unless CI=true, where it fails.
-func StartSentinel(tb testing.TB, password string, sentinelAuth bool) string {
-	tb.Helper()
-	server := binary(tb, "redis-server", redisServer)
-
-	mdir, mport := tb.TempDir(), freePort(tb)
-	maddr := "127.0.0.1:" + strconv.Itoa(mport)
-	margs := []string{"--port", strconv.Itoa(mport), "--bind", "127.0.0.1", "--dir", mdir,
-		"--logfile", filepath.Join(mdir, "redis.log"), "--save", "", "--appendonly", "no", "--protected-mode", "no"}
-	if password != "" {
-		margs = append(margs, "--requirepass", password, "--masterauth", password)
-	}
-	startProcess(tb, server, mdir, margs...)
-	nodeClient(tb, maddr, password, filepath.Join(mdir, "redis.log"))
-
-	sdir, sport := tb.TempDir(), freePort(tb)
-	saddr := "127.0.0.1:" + strconv.Itoa(sport)
-	conf := fmt.Sprintf("port %d\nbind 127.0.0.1\nprotected-mode no\ndir %s\nlogfile %s\n"+
-		"sentinel monitor %s 127.0.0.1 %d 1\n",
-		sport, sdir, filepath.Join(sdir, "sentinel.log"), SentinelMaster, mport)
-	if password != "" {
-		conf += fmt.Sprintf("sentinel auth-pass %s %s\n", SentinelMaster, password)
-		if sentinelAuth {
-			conf += "requirepass " + password + "\n"
-		}
-	}
-	// A Sentinel rewrites its configuration file: it must be writable.
-	confPath := filepath.Join(sdir, "sentinel.conf")
-	if err := os.WriteFile(confPath, []byte(conf), 0o600); err != nil {
-		tb.Fatalf("cachetest: write sentinel.conf: %v", err)
-	}
-	startProcess(tb, server, sdir, confPath, "--sentinel")
-	spass := ""
-	if sentinelAuth {
-		spass = password
-	}
-	s := nodeClient(tb, saddr, spass, filepath.Join(sdir, "sentinel.log"))
-	waitUntil(tb, "sentinel knows the master", func() error {
-		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-		defer cancel()
-		got, err := s.Do(ctx, s.B().SentinelGetMasterAddrByName().Master(SentinelMaster).Build()).AsStrSlice()
-		if err != nil {
-			return err
-		}
-		if len(got) != 2 || net.JoinHostPort(got[0], got[1]) != maddr {
-			return fmt.Errorf("sentinel names master %v", got)
-		}
-		return nil
-	})
-
-	u := "redis://" + saddr + "?master_set=" + SentinelMaster
-	if password != "" {
-		u = "redis://:" + password + "@" + saddr + "?master_set=" + SentinelMaster
-	}
-	return u
-}
-
 // binary finds name on PATH, else at fallback.
 func binary(tb testing.TB, name, fallback string) string {
 	tb.Helper()
@@ -272,7 +209,7 @@ func binary(tb testing.TB, name, fallback string) string {
 
 // startProcess runs bin in dir until the test ends (then kills it). Its
 // output goes to dir/output.log.
-func startProcess(tb testing.TB, bin, dir string, args ...string) {
+func startProcess(tb testing.TB, bin, dir string, args ...string) *exec.Cmd {
 	tb.Helper()
 	out, err := os.Create(filepath.Join(dir, "output.log"))
 	if err != nil {
@@ -289,6 +226,7 @@ func startProcess(tb testing.TB, bin, dir string, args ...string) {
 		_ = cmd.Wait()
 		out.Close()
 	})
+	return cmd
 }
 
 // nodeClient connects a plain client (no cluster discovery, no client-side
