@@ -52,8 +52,7 @@ func (e *keyEntry) result() (store.APIKey, error) {
 	}
 	k := store.APIKey{ID: e.id(), UserID: e.userID(), Scopes: e.scopes}
 	if !e.expiresAt.IsZero() {
-		t := e.expiresAt // a copy: entries from the key table live on the stack
-		k.ExpiresAt = &t
+		k.ExpiresAt = &e.expiresAt
 	}
 	return k, nil
 }

@@ -61,21 +61,23 @@ func newKeyTable(size int) *keyTable {
 // now is the time on the table's clock, which only moves forward.
 func (t *keyTable) now() int64 { return int64(time.Since(t.base)) }
 
-// get returns d's entry if it was put in epoch and has not expired. A found
-// entry's ids are one new string: the only allocation of a warm lookup.
+// get returns d's entry if it was put in epoch and has not expired, with the
+// life it has left as its ttl. A found entry's ids are one new string.
 func (t *keyTable) get(d *[32]byte, epoch uint64) (keyEntry, bool) {
 	var buf [160]byte
 	v, ok := t.c.HasGet(buf[:0], d[:])
-	if !ok || len(v) < offIDs ||
-		binary.LittleEndian.Uint64(v[offEpoch:]) != epoch ||
-		int64(binary.LittleEndian.Uint64(v[offDeadline:])) <= t.now() {
+	if !ok || len(v) < offIDs || binary.LittleEndian.Uint64(v[offEpoch:]) != epoch {
+		return keyEntry{}, false
+	}
+	left := time.Duration(int64(binary.LittleEndian.Uint64(v[offDeadline:])) - t.now())
+	if left <= 0 {
 		return keyEntry{}, false
 	}
 	flags := v[0]
 	if flags&flagFound == 0 {
-		return keyEntry{}, true
+		return keyEntry{ttl: left, epoch: epoch}, true
 	}
-	e := keyEntry{found: true, epoch: epoch}
+	e := keyEntry{found: true, epoch: epoch, ttl: left}
 	if flags&flagExpires != 0 {
 		e.expiresAt = fromMicros(int64(binary.LittleEndian.Uint64(v[offExpires:])))
 	}

@@ -38,11 +38,8 @@ func (s *Store) keyMiss(ctx context.Context, digest [32]byte) (store.APIKey, err
 			return newKeyEntry(k, err == nil), nil
 		},
 		decode: decodeKey,
-		cached: func() (*keyEntry, bool) {
-			e, ok := s.front.key(digest)
-			return &e, ok
-		},
-		put: func(e *keyEntry, snap snapshot) { s.front.putKey(digest, e, snap) },
+		cached: func() (*keyEntry, bool) { return s.front.key(digest) },
+		put:    func(e *keyEntry, snap snapshot) { s.front.putKey(digest, e, snap) },
 	}
 	e, err := join(ctx, s, flightKey('k', digest[:], snap), m, snap)
 	if err != nil {
