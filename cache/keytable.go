@@ -12,7 +12,7 @@ import (
 
 // keyTable holds the front tier's API key entries packed as bytes in
 // fastcache, whose 64 KiB chunks are mapped outside the Go heap and indexed
-// by maps of integers. A warm key then costs about 130 bytes that the
+// by maps of integers. A warm key then costs about 100 bytes that the
 // garbage collector neither scans nor counts towards its next collection
 // (the heap may grow to twice the live heap before one), instead of about
 // 600 bytes of heap as a decoded entry in a map of pointers did: the
@@ -34,7 +34,7 @@ type keyTable struct {
 // keyTableBytesPerKey sizes the table from Options.Size: a key of two uuid
 // ids and an interned scope list takes 4 bytes of fastcache's header, the
 // 32-byte digest and 59 bytes of value, a key with other ids or scopes a
-// little more. fastcache never holds less than 32 MiB (about 250 000 such
+// little more. fastcache never holds less than 32 MiB (about 330 000 such
 // keys) and takes the memory as entries arrive.
 const keyTableBytesPerKey = 128
 
