@@ -89,10 +89,10 @@ const hotKeys = 4096
 // else from the key table, and then decoded for the next lookups. Entries
 // are never changed once a lookup can see them.
 func (f *front) key(d [32]byte) (*keyEntry, bool) {
-	s := f.snapKey(d)
-	if e, ok := f.hot.GetIfPresent(d); ok && e.epoch == s.epoch {
+	if e, ok := f.hot.GetIfPresent(d); ok && e.epoch == f.epoch.Load() {
 		return e, true
 	}
+	s := f.snapKey(d) // before the table is read, as for a fill
 	v, ok := f.keys.get(&d, s.epoch)
 	if !ok {
 		return nil, false
