@@ -57,6 +57,11 @@ var (
 	// ErrInvalidKey: an API key is malformed, unknown, revoked, expired, or
 	// belongs to a disabled account.
 	ErrInvalidKey = errors.New("authn: invalid api key")
+	// ErrAmbiguousCredentials: a request presents credentials of more than
+	// one caller (two different tokens or keys), or a credential header in
+	// a spelling other than its own (X_API_Key), which some upstreams read
+	// as the real one.
+	ErrAmbiguousCredentials = errors.New("authn: credentials of more than one caller")
 	// ErrInsufficientScope: the caller lacks a required scope.
 	ErrInsufficientScope = errors.New("authn: insufficient scope")
 	// ErrBusy: too many password hashes are in progress; try again shortly.

@@ -10,20 +10,47 @@ import (
 	"github.com/zectre/zectre-auth/store"
 )
 
-// Credentials are what a request presents, as raw header values.
+// Credentials are what a request presents, as raw header values. A request
+// with several credential lines presents one Credentials per line (see
+// ResolveAll).
 type Credentials struct {
 	Authorization string // the Authorization header
 	APIKey        string // the X-API-Key header
 }
 
-// bearer returns the token of an "Authorization: Bearer" header, or "".
+// bearer returns the token of a well-formed "Authorization: Bearer" header
+// (RFC 6750 §2.1: the scheme in any case, one or more spaces, a b64token),
+// or "".
 func (c Credentials) bearer() string {
-	const scheme = "bearer "
-	a := c.Authorization
-	if len(a) < len(scheme) || !strings.EqualFold(a[:len(scheme)], scheme) {
+	return bearerToken(c.Authorization)
+}
+
+func bearerToken(a string) string {
+	const scheme = "bearer"
+	if len(a) < len(scheme)+2 || !strings.EqualFold(a[:len(scheme)], scheme) || a[len(scheme)] != ' ' {
 		return ""
 	}
-	return strings.TrimSpace(a[len(scheme):])
+	tok := strings.TrimLeft(a[len(scheme):], " ")
+	if !isB64Token(tok) {
+		return ""
+	}
+	return tok
+}
+
+// isB64Token: 1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"=".
+func isB64Token(t string) bool {
+	end := len(strings.TrimRight(t, "="))
+	if end == 0 {
+		return false
+	}
+	for i := 0; i < end; i++ {
+		c := t[i]
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' ||
+			c == '-' || c == '.' || c == '_' || c == '~' || c == '+' || c == '/') {
+			return false
+		}
+	}
+	return true
 }
 
 // ErrNotResponsible is what an Authenticator answers when the request holds
@@ -60,8 +87,14 @@ func NewResolver(chain ...Authenticator) *Resolver {
 }
 
 // Resolve returns the caller, ErrNoCredential when no credential is present,
-// or the deciding authenticator's error.
+// or the deciding authenticator's error. An Authorization header that is
+// not a well-formed bearer token ("Bearer" alone, "Bearer,tok", a tab for
+// the space, another scheme) is ErrInvalidToken: a credential was presented
+// and nobody can verify it, so it is never read as no credential at all.
 func (r *Resolver) Resolve(ctx context.Context, c Credentials) (AuthUser, error) {
+	if c.Authorization != "" && c.bearer() == "" {
+		return AuthUser{}, fmt.Errorf("%w: the Authorization header is not a bearer token", ErrInvalidToken)
+	}
 	for _, a := range r.chain {
 		u, err := a.Authenticate(ctx, c)
 		if errors.Is(err, ErrNotResponsible) {

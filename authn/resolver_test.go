@@ -178,8 +178,16 @@ func testResolver(t *testing.T, url string) {
 		want want
 	}{
 		{"no credential", authn.Credentials{}, want{err: authn.ErrNoCredential}},
-		{"blank bearer", authn.Credentials{Authorization: "Bearer "}, want{err: authn.ErrNoCredential}},
-		{"basic scheme", authn.Credentials{Authorization: "Basic xyz"}, want{err: authn.ErrNoCredential}},
+		// An Authorization header is a credential: one nobody can verify
+		// is refused, never read as none.
+		{"blank bearer", authn.Credentials{Authorization: "Bearer "}, want{err: authn.ErrInvalidToken}},
+		{"bare bearer", authn.Credentials{Authorization: "Bearer"}, want{err: authn.ErrInvalidToken}},
+		{"bearer comma", authn.Credentials{Authorization: "Bearer,tok"}, want{err: authn.ErrInvalidToken}},
+		{"bearer tab", authn.Credentials{Authorization: "Bearer\ttok"}, want{err: authn.ErrInvalidToken}},
+		{"bearer two tokens", authn.Credentials{Authorization: "Bearer a b"}, want{err: authn.ErrInvalidToken}},
+		{"bearer quoted", authn.Credentials{Authorization: `Bearer "tok"`}, want{err: authn.ErrInvalidToken}},
+		{"basic scheme", authn.Credentials{Authorization: "Basic xyz"}, want{err: authn.ErrInvalidToken}},
+		{"bearerx scheme", authn.Credentials{Authorization: "BearerX tok"}, want{err: authn.ErrInvalidToken}},
 		{"valid token", authn.Credentials{Authorization: "Bearer " + f.activeToken}, jwtUser},
 		{"valid token, scheme in lower case", authn.Credentials{Authorization: "bearer " + f.activeToken}, jwtUser},
 		{"valid key in X-API-Key", authn.Credentials{APIKey: f.activeKey}, keyUser},

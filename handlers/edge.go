@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"strings"
+	"unsafe"
 
 	"github.com/fasthttp/router"
 	"github.com/valyala/fasthttp"
@@ -25,12 +26,28 @@ var ownNamespaces = []string{"/api/v1/auth", "/api/v1/user", "/api/v1/api-keys"}
 // /api/v1/%61pi-keys is the API-key endpoint, and /api/v1/auth/login%2F.. is
 // refused rather than guessed at.
 //
+// Before the path, the request line itself must read one way everywhere: a
+// protocol other than HTTP/1.1 or HTTP/1.0 is 505, a method that is not an
+// uppercase token 400 INVALID_METHOD (proxy.ValidMethod). The service's own
+// paths and the verify endpoint are recognised in any case of their
+// letters, like route rules (proxy/fold.go): "/API/V1/USER" is never
+// forwarded.
+//
 // edge may be nil: then forward-auth and every other path answer 404.
 func NewHandler(api *API, edge *proxy.Handler) fasthttp.RequestHandler {
 	r := NewRouter(api) // also sets api's defaults
 	own := ownPaths(r)
 	log := api.Log
 	return func(rc *fasthttp.RequestCtx) {
+		if p := rc.Request.Header.Protocol(); string(p) != "HTTP/1.1" && string(p) != "HTTP/1.0" {
+			rc.SetConnectionClose()
+			writeError(rc, log, proxy.ErrHTTPVersion)
+			return
+		}
+		if !proxy.ValidMethod(rc.Method()) {
+			writeError(rc, log, proxy.ErrBadMethod)
+			return
+		}
 		raw := rc.URI().PathOriginal()
 		if len(raw) == 0 {
 			raw = slash // absolute-form target without a path
@@ -44,7 +61,7 @@ func NewHandler(api *API, edge *proxy.Handler) fasthttp.RequestHandler {
 			return
 		}
 		switch {
-		case proxy.IsVerifyPath(path) || isVerifyRaw(raw):
+		case proxy.IsVerifyPath(path) || proxy.IsVerifyPath(bytesString(raw)):
 			// A raw path under the verify endpoint stays there, whatever
 			// its dot segments resolve to: forward-auth never forwards.
 			err = callEdge(rc, edge, path, (*proxy.Handler).Verify)
@@ -82,10 +99,8 @@ type panicError struct{ v any }
 
 func (p panicError) Error() string { return "edge panicked: " + fmt.Sprint(p.v) }
 
-func isVerifyRaw(raw []byte) bool {
-	return bytes.HasPrefix(raw, []byte(proxy.VerifyPath)) &&
-		(len(raw) == len(proxy.VerifyPath) || raw[len(proxy.VerifyPath)] == '/')
-}
+// bytesString views b as a string for the rest of the request.
+func bytesString(b []byte) string { return unsafe.String(unsafe.SliceData(b), len(b)) }
 
 // ownSet is which normalised paths the service answers itself: the
 // Authentication API's namespaces and every path the router registered
@@ -95,22 +110,24 @@ type ownSet struct {
 	prefixes []string // each ends with "/"; a path below one is own
 }
 
+// Both hold fold keys (proxy.FoldPath), so that a path is own in every case
+// of its letters.
 func ownPaths(r *router.Router) ownSet {
 	s := ownSet{exact: map[string]bool{}}
 	for _, ns := range ownNamespaces {
-		s.exact[ns] = true
-		s.prefixes = append(s.prefixes, ns+"/")
+		s.exact[proxy.FoldPath(ns)] = true
+		s.prefixes = append(s.prefixes, proxy.FoldPath(ns+"/"))
 	}
 	for _, paths := range r.List() {
 		for _, p := range paths {
 			k := strings.IndexByte(p, '{')
 			if k < 0 {
-				s.exact[p] = true
+				s.exact[proxy.FoldPath(p)] = true
 				continue
 			}
 			// A parameter right below the root would claim every path.
 			if prefix := p[:strings.LastIndexByte(p[:k], '/')+1]; prefix != "/" {
-				s.prefixes = append(s.prefixes, prefix)
+				s.prefixes = append(s.prefixes, proxy.FoldPath(prefix))
 			}
 		}
 	}
@@ -118,11 +135,12 @@ func ownPaths(r *router.Router) ownSet {
 }
 
 func (s ownSet) contains(path string) bool {
-	if s.exact[path] {
+	key := proxy.FoldPath(path)
+	if s.exact[key] {
 		return true
 	}
 	for _, p := range s.prefixes {
-		if strings.HasPrefix(path, p) {
+		if strings.HasPrefix(key, p) {
 			return true
 		}
 	}

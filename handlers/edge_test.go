@@ -54,7 +54,7 @@ func TestEdgeDecisions(t *testing.T) {
 		{"optional, valid", "GET", "/opt/x", key, 200, "", up, e.userID},
 		{"optional, invalid key is still 401", "GET", "/opt/x", []string{"X-API-Key", "zec_notakey"}, 401, "INVALID_API_KEY", nil, ""},
 		{"optional, invalid token is still 401", "GET", "/opt/x", []string{"Authorization", "Bearer nope"}, 401, "INVALID_TOKEN", nil, ""},
-		{"optional, basic auth is no credential of ours", "GET", "/opt/x", []string{"Authorization", "Basic dTpw"}, 200, "", up, ""},
+		{"optional, basic auth is a credential nobody can verify", "GET", "/opt/x", []string{"Authorization", "Basic dTpw"}, 401, "INVALID_TOKEN", nil, ""},
 		{"public ignores credentials", "GET", "/pub/x", []string{"X-API-Key", "zec_notakey"}, 200, "", up, ""},
 		{"public, valid key, still anonymous", "GET", "/pub/x", key, 200, "", up, ""},
 		{"route upstream", "GET", "/elsewhere/x", nil, 200, "", other, ""},

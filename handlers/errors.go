@@ -100,6 +100,8 @@ func toError(err error) *Error {
 		return &Error{Status: 401, Code: "INVALID_TOKEN", Message: "The bearer token is invalid or expired.", Err: err}
 	case errors.Is(err, authn.ErrInvalidKey):
 		return &Error{Status: 401, Code: "INVALID_API_KEY", Message: "The API key is invalid, revoked or expired.", Err: err}
+	case errors.Is(err, authn.ErrAmbiguousCredentials):
+		return &Error{Status: 400, Code: "AMBIGUOUS_CREDENTIALS", Message: "The request presents more than one credential, or one in an unusual header spelling; send exactly one Authorization: Bearer or X-API-Key line.", Err: err}
 	case errors.Is(err, authn.ErrInsufficientScope):
 		return &Error{Status: 403, Code: "INSUFFICIENT_SCOPE", Message: "The API key lacks a scope this route needs.", Err: err}
 	case errors.Is(err, authn.ErrSubjectConflict):
@@ -111,7 +113,11 @@ func toError(err error) *Error {
 	case errors.Is(err, proxy.ErrBadPath):
 		return &Error{Status: 400, Code: "INVALID_PATH", Message: "The request path cannot be normalised safely.", Err: err}
 	case errors.Is(err, proxy.ErrAmbiguousOriginal):
-		return &Error{Status: 400, Code: "AMBIGUOUS_ORIGINAL", Message: "X-Forwarded-Uri and X-Original-URI name different paths; the ingress must set one and remove the other.", Err: err}
+		return &Error{Status: 400, Code: "AMBIGUOUS_ORIGINAL", Message: "The original request is named twice (X-Forwarded-Uri and X-Original-URI disagree, or one comes in several lines); the ingress must set one and remove any the client sent.", Err: err}
+	case errors.Is(err, proxy.ErrBadMethod):
+		return &Error{Status: 400, Code: "INVALID_METHOD", Message: "The method must be an uppercase token such as GET or POST.", Err: err}
+	case errors.Is(err, proxy.ErrHTTPVersion):
+		return &Error{Status: 505, Code: "HTTP_VERSION_NOT_SUPPORTED", Message: "Only HTTP/1.1 and HTTP/1.0 are served.", Err: err}
 	case errors.Is(err, proxy.ErrBodyTooLarge):
 		return &Error{Status: 413, Code: errTooLarge.Code, Message: "The request body is larger than this service forwards.", Err: err}
 	case errors.Is(err, proxy.ErrClientBody):

@@ -203,8 +203,8 @@ func refusalError(what string, r wireReply) error {
 	switch {
 	case r.status == 0:
 		return nil
-	case r.status < 400 || r.status >= 500:
-		return fmt.Errorf("%s: %d %s, want a 4xx or a closed connection", what, r.status, r.body)
+	case r.status < 400 || r.status >= 500 && r.status != 505:
+		return fmt.Errorf("%s: %d %s, want a 4xx, a 505 or a closed connection", what, r.status, r.body)
 	case r.header.Get("Content-Type") != "application/json" || r.code() == "":
 		return fmt.Errorf("%s: %d without the JSON envelope: %q %s", what, r.status, r.header.Get("Content-Type"), r.body)
 	}
@@ -231,10 +231,10 @@ func clientHello(t *testing.T) []byte {
 }
 
 // TestHostileGarbage: bytes that are not HTTP/1.1 get a 400 (408 when they
-// never finish a header block) or a closed connection, never a 5xx, a
-// panic or a stack trace, and the server keeps serving. Odd but readable
-// requests (an unknown version, a folded header line) may be served; they
-// too never get a 5xx.
+// never finish a header block, 505 for a version other than 1.1 or 1.0) or
+// a closed connection, never another 5xx, a panic or a stack trace, and the
+// server keeps serving. Odd but readable requests (a folded header line)
+// may be served; they too never get a 5xx.
 func TestHostileGarbage(t *testing.T) {
 	h := startHostile(t, handlers.ServerLimits{ReadTimeout: 2 * time.Second}, bodyLimits{})
 	rnd := rand.New(rand.NewPCG(1, 2))
@@ -254,6 +254,11 @@ func TestHostileGarbage(t *testing.T) {
 		"control byte in value":    []byte("GET /healthz HTTP/1.1\r\nHost: x\r\nX-A: a\x01b\r\n\r\n"),
 		"absolute-form garbage":    []byte("GET http://[::1 HTTP/1.1\r\nHost: x\r\n\r\n"),
 		"empty method":             []byte(" / HTTP/1.1\r\nHost: x\r\n\r\n"),
+		"unknown version":          []byte("GET /healthz HTTP/9.9\r\nHost: x\r\n\r\n"),
+		"HTTP/2.0 request line":    []byte("GET /healthz HTTP/2.0\r\nHost: x\r\n\r\n"),
+		"HTTP/1.2 request line":    []byte("GET /healthz HTTP/1.2\r\nHost: x\r\n\r\n"),
+		"HTTP/0.9 request line":    []byte("GET /healthz HTTP/0.9\r\nHost: x\r\n\r\n"),
+		"lowercase method":         []byte("get /healthz HTTP/1.1\r\nHost: x\r\n\r\n"),
 	}
 	for i := range 32 {
 		b := make([]byte, 1+rnd.IntN(4096))
@@ -266,7 +271,6 @@ func TestHostileGarbage(t *testing.T) {
 		refused[fmt.Sprintf("random binary %d (%d bytes)", i, len(b))] = b
 	}
 	tolerated := map[string][]byte{
-		"unknown version": []byte("GET /healthz HTTP/9.9\r\nHost: x\r\n\r\n"),
 		"LF only":         []byte("GET /healthz HTTP/1.1\nHost: x\n\n"),
 		"obs-fold":        []byte("GET /healthz HTTP/1.1\r\nHost: x\r\nX-A: a\r\n b\r\n\r\n"),
 	}

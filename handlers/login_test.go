@@ -73,7 +73,7 @@ func TestLoginAndCurrentUser(t *testing.T) {
 			code    string
 		}{
 			{"none", nil, 401, "UNAUTHORIZED"},
-			{"basic scheme", []string{"Authorization", "Basic YTpi"}, 401, "UNAUTHORIZED"},
+			{"basic scheme", []string{"Authorization", "Basic YTpi"}, 401, "INVALID_TOKEN"},
 			{"garbage token", []string{"Authorization", "Bearer not.a.jwt"}, 401, "INVALID_TOKEN"},
 			{"tampered token", []string{"Authorization", "Bearer " + token[:len(token)-2] + "xx"}, 401, "INVALID_TOKEN"},
 			{"alg none", []string{"Authorization", "Bearer " + noneToken(claims.Sub)}, 401, "INVALID_TOKEN"},

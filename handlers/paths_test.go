@@ -52,7 +52,7 @@ func TestEdgePathTricks(t *testing.T) {
 		{"/%70ublic/%7euser", 200, "", "/public/~user"},
 		{"/public/a%20b%3a", 200, "", "/public/a%20b%3A"},
 		{"/public/caf\xc3\xa9", 200, "", "/public/caf%C3%A9"},
-		{"/public/a;b=c", 200, "", "/public/a;b=c"},
+		{"/public/a;b=c", 400, "INVALID_PATH", ""},
 		// Absolute-form targets: the path inside decides and is forwarded.
 		{"http://evil.example/admin/x", 401, "UNAUTHORIZED", ""},
 		{"http://evil.example/public/../admin/x", 401, "UNAUTHORIZED", ""},

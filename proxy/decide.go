@@ -3,6 +3,7 @@ package proxy
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/netip"
 	"unsafe"
 
@@ -21,9 +22,10 @@ var _ Resolver = (*authn.Resolver)(nil)
 
 // decision is what the rules and the credentials say about one request.
 type decision struct {
-	route  *Route
+	route  *Route // the rule of the request's own method: where it goes
 	user   authn.AuthUser
 	authed bool // user holds a verified identity to attach
+	cred   int  // index in lines.credentials() of the verified credential
 }
 
 // attempt describes the request for the audit line of its decision.
@@ -34,55 +36,102 @@ type attempt struct {
 	requestID []byte
 }
 
-// decide applies the matched rule to the request's credentials, the same
-// way in proxy mode and in forward-auth:
+// maxReadings bounds the methods one request is decided for: its own and
+// those an upstream may act on instead (method overrides).
+const maxReadings = 1 + maxOverrides + 1
+
+// readings are the methods an upstream may act on for one request: its own
+// first, then each method an override names. Every one of them is decided.
+type readings struct {
+	methods [maxReadings]string
+	n       int
+}
+
+func (r *readings) add(m string) {
+	for _, have := range r.methods[:r.n] {
+		if have == m {
+			return
+		}
+	}
+	if r.n < len(r.methods) {
+		r.methods[r.n] = m
+		r.n++
+	}
+}
+
+// decide applies the rules to the request's credentials, the same way in
+// proxy mode and in forward-auth. The request is decided for each of its
+// readings (its method and any method an override names): the strictest
+// rule's auth applies, and the caller must hold the scopes of every rule.
 //   - public: no authentication at all (a credential is not even looked at);
 //   - optional: a valid credential's identity is attached, none is fine, a
 //     present but invalid one is refused (401);
 //   - required: no credential is 401 UNAUTHORIZED, a bad one 401.
 //
-// A caller that lacks one of the rule's scopes is refused with 403; tokens
-// carry "*". On an optional route an anonymous caller passes without scopes.
-func (h *Handler) decide(rc *fasthttp.RequestCtx, method, path string, at *attempt) (decision, error) {
-	d := decision{route: h.rules.Match(method, path)}
-	if d.route.Auth == config.AuthPublic {
+// Every credential line is verified and all must name one caller
+// (authn.ResolveAll); a credential header in a look-alike spelling is
+// ambiguous. A caller that lacks one of the rules' scopes is refused with
+// 403; tokens carry "*". On an optional route an anonymous caller passes
+// without scopes.
+func (h *Handler) decide(rc *fasthttp.RequestCtx, l *lines, rd *readings, path string, at *attempt) (decision, error) {
+	d := decision{route: h.rules.Match(rd.methods[0], path)}
+	var routes [maxReadings]*Route
+	routes[0] = d.route
+	auth := d.route.Auth
+	for i := 1; i < rd.n; i++ {
+		routes[i] = h.rules.Match(rd.methods[i], path)
+		auth = stricter(auth, routes[i].Auth)
+	}
+	if auth == config.AuthPublic {
 		return d, nil
 	}
-	creds := credentials(&rc.Request.Header)
+	if l.ambiguous {
+		err := fmt.Errorf("%w: a credential header in a look-alike spelling, or more than %d credential lines", authn.ErrAmbiguousCredentials, maxCredentialLines)
+		h.record(rc, at, authn.Credentials{}, nil, err)
+		return d, err
+	}
+	creds := l.credentials()
 	// A context of its own: the RequestCtx is recycled after the handler
 	// returns, and the cache bounds its own miss path.
-	u, err := h.resolver.Resolve(context.Background(), creds)
+	u, i, err := authn.ResolveAll(context.Background(), h.resolver.Resolve, creds)
 	switch {
 	case errors.Is(err, authn.ErrNoCredential):
-		if d.route.Auth == config.AuthRequired {
+		if auth == config.AuthRequired {
 			return d, err
 		}
 		return d, nil
 	case err != nil:
-		h.record(rc, at, creds, nil, err)
+		h.record(rc, at, creds[i], nil, err)
 		return d, err
 	}
-	for _, s := range d.route.Scopes {
-		if !u.HasScope(s) {
-			h.record(rc, at, creds, &u, authn.ErrInsufficientScope)
-			return d, authn.ErrInsufficientScope
+	for _, rt := range routes[:rd.n] {
+		for _, s := range rt.Scopes {
+			if !u.HasScope(s) {
+				h.record(rc, at, creds[0], &u, authn.ErrInsufficientScope)
+				return d, authn.ErrInsufficientScope
+			}
 		}
 	}
-	h.record(rc, at, creds, &u, nil)
+	h.record(rc, at, creds[0], &u, nil)
 	d.user, d.authed = u, true
 	return d, nil
 }
 
-// credentials reads the credential headers without copying them. The
-// strings alias the request's header memory and must not outlive the
-// request: they go to Resolve, which runs to completion inside the handler;
-// the authenticators keep only digests and ids derived from them, and the
-// audit line copies the key prefix.
-func credentials(h *fasthttp.RequestHeader) authn.Credentials {
-	return authn.Credentials{
-		Authorization: bytesString(h.Peek(fasthttp.HeaderAuthorization)),
-		APIKey:        bytesString(h.Peek("X-API-Key")),
+// stricter is the auth mode of the two that asks more of the caller.
+func stricter(a, b config.AuthMode) config.AuthMode {
+	rank := func(m config.AuthMode) int {
+		switch m {
+		case config.AuthRequired:
+			return 2
+		case config.AuthOptional:
+			return 1
+		}
+		return 0
 	}
+	if rank(b) > rank(a) {
+		return b
+	}
+	return a
 }
 
 // bytesString views b as a string without copying. Only for values that do

@@ -5,12 +5,16 @@ import (
 	"time"
 
 	"github.com/valyala/fasthttp"
+	"github.com/zectre/zectre-auth/authn"
 )
 
 // Serve handles one request in proxy mode: path is its normalised path
 // (NormalizePath of the raw path), the one the rules match and the upstream
 // receives. On success the response (status, headers, streaming body) is set
 // on rc; on error nothing is sent and the caller answers with the error.
+//
+// The upstream request is built first, as its own object, and the decision
+// reads that copy: what is decided is what is forwarded.
 func (h *Handler) Serve(rc *fasthttp.RequestCtx, path string) error {
 	ex := acquireExchange()
 	s := &ex.s
@@ -19,7 +23,20 @@ func (h *Handler) Serve(rc *fasthttp.RequestCtx, path string) error {
 	// Every answer carries the request id, errors included.
 	rc.Response.Header.SetBytesV(HeaderRequestID, at.requestID)
 
-	d, err := h.decide(rc, bytesString(rc.Method()), path, &at)
+	req := &ex.req
+	rc.Request.Header.CopyTo(&req.Header)
+	prepareRequest(&req.Header, s)
+	var l lines
+	scanLines(&req.Header, &l)
+	var rd readings
+	rd.add(bytesString(rc.Method()))
+	if rc.IsPost() {
+		if err := addQueryOverrides(&rd, rc.URI().QueryString(), s); err != nil {
+			ex.release()
+			return err
+		}
+	}
+	d, err := h.decide(rc, &l, &rd, path, &at)
 	if err != nil {
 		ex.release()
 		return err
@@ -29,25 +46,28 @@ func (h *Handler) Serve(rc *fasthttp.RequestCtx, path string) error {
 		ex.release()
 		return ErrNoUpstream
 	}
-	if err := h.forward(rc, ex, up, path, &d, h.trust.contains(peer)); err != nil {
+	var cred authn.Credentials
+	if d.authed {
+		cred = l.credentials()[d.cred]
+	}
+	if err := h.forward(rc, ex, up, path, &d, cred, h.trust.contains(peer)); err != nil {
 		ex.release()
 		return err
 	}
 	return nil
 }
 
-// forward builds the upstream request as its own object from the client's
-// (which is never modified), sends it, and sets the answer on rc. On success
-// ex belongs to the response body (or was released); on error the caller
-// releases it.
-func (h *Handler) forward(rc *fasthttp.RequestCtx, ex *exchange, up *upstream, path string, d *decision, trusted bool) error {
+// forward completes the upstream request (its header was copied from the
+// client's, whose own is never modified), sends it, and sets the answer on
+// rc. On success ex belongs to the response body (or was released); on
+// error the caller releases it.
+func (h *Handler) forward(rc *fasthttp.RequestCtx, ex *exchange, up *upstream, path string, d *decision, cred authn.Credentials, trusted bool) error {
 	if err := h.checkBodySize(rc); err != nil {
 		return err
 	}
 	req, s := &ex.req, &ex.s
-	rc.Request.Header.CopyTo(&req.Header)
 	req.Header.SetProtocol("HTTP/1.1") // whatever the client spoke; keep-alive and chunked upstream
-	stripRequest(&req.Header, trusted, s)
+	finishRequest(&req.Header, trusted, cred, s)
 	if d.authed {
 		setIdentity(&req.Header, &d.user, s, false)
 	}
@@ -60,7 +80,7 @@ func (h *Handler) forward(rc *fasthttp.RequestCtx, ex *exchange, up *upstream, p
 	// from it); without one, the upstream's address stands in.
 	u := &ex.uri
 	u.Reset()
-	u.SetScheme(up.scheme)
+	u.SetScheme("http") // the client's view: TLS, if any, is set up by the dialer (upstreamConn)
 	u.SetHost(up.host)
 	if up.prefix != "" {
 		s.val = append(append(s.val[:0], up.prefix...), path...)

@@ -49,32 +49,60 @@ type scratch struct {
 	val     []byte
 	path    []byte // a normalised path that forward-auth decides on
 	id      []byte // the request id
+	methods []byte // uppercased override methods, back to back
+	cred    []byte // the verified credential line passed on (proxy mode)
 }
 
-// stripRequest turns h, a copy of the client's header, into what may pass to
-// the upstream, before anything trusted is set: first every header the
-// client names in Connection (so that nothing set later can be dropped at
-// the client's request), then the hop-by-hop headers, then every header
-// that reads as an identity or, from an untrusted peer, as a forwarding
-// claim. Cookie lines are kept byte for byte.
-func stripRequest(h *fasthttp.RequestHeader, trusted bool, s *scratch) {
-	s.names = s.names[:0]
-	for _, v := range h.PeekAll(fasthttp.HeaderConnection) {
-		s.names = appendConnectionTokens(s.names, v)
-	}
-	deleteNames(h, s.names)
-	for _, name := range hopByHop {
-		h.Del(name)
-	}
-
-	// All() would parse the Cookie lines and write them back re-serialised,
-	// silently dropping values fasthttp considers invalid; take them out raw
-	// and put them back raw afterwards.
+// prepareRequest is the first half of turning h, a copy of the client's
+// header, into what may pass to the upstream: before the request is decided
+// on (scanLines reads the copy), the Cookie lines are taken out raw into s,
+// to be put back byte for byte by finishRequest. All() would parse them and
+// write them back re-serialised, silently dropping values fasthttp
+// considers invalid.
+func prepareRequest(h *fasthttp.RequestHeader, s *scratch) {
 	s.cookies = s.cookies[:0]
 	for _, v := range h.PeekAll(fasthttp.HeaderCookie) {
 		s.cookies = append(append(s.cookies, v...), 0)
 	}
 	h.Del(fasthttp.HeaderCookie)
+}
+
+// finishRequest is the second half, once the request is decided, before
+// anything trusted is set. First every header the client names in
+// Connection goes (so that nothing set later can be dropped at the client's
+// request; such headers were meant for this proxy, and a credential named
+// there was decided on and is not passed on), then the hop-by-hop headers,
+// then every header that reads as an identity, a credential, a method
+// override, a look-alike of a header this proxy manages or, from an
+// untrusted peer, a forwarding claim. Then the one credential line that was
+// verified (cred; none when empty) is put back, and the Cookie lines as they
+// came.
+func finishRequest(h *fasthttp.RequestHeader, trusted bool, cred authn.Credentials, s *scratch) {
+	// The credential aliases header memory that the deletions below may
+	// hand to the lines set after them.
+	var credName string
+	s.cred = s.cred[:0]
+	switch {
+	case cred.Authorization != "":
+		credName, s.cred = fasthttp.HeaderAuthorization, append(s.cred, cred.Authorization...)
+	case cred.APIKey != "":
+		credName, s.cred = HeaderAPIKey, append(s.cred, cred.APIKey...)
+	}
+
+	s.names = s.names[:0]
+	for _, v := range h.PeekAll(fasthttp.HeaderConnection) {
+		s.names = appendConnectionTokens(s.names, v)
+	}
+	if credName != "" && namesHeader(s.names, credName) {
+		credName = ""
+	}
+	if namesHeader(s.names, fasthttp.HeaderCookie) {
+		s.cookies = s.cookies[:0]
+	}
+	deleteNames(h, s.names)
+	for _, name := range hopByHop {
+		h.Del(name)
+	}
 
 	s.names = s.names[:0]
 	for k := range h.All() {
@@ -83,6 +111,9 @@ func stripRequest(h *fasthttp.RequestHeader, trusted bool, s *scratch) {
 		}
 	}
 	deleteNames(h, s.names)
+	if credName != "" {
+		h.SetBytesV(credName, s.cred)
+	}
 
 	if len(s.cookies) > 0 {
 		// With special headers off, Add stores the line as it is.
@@ -94,6 +125,18 @@ func stripRequest(h *fasthttp.RequestHeader, trusted bool, s *scratch) {
 		}
 		h.EnableSpecialHeader()
 	}
+}
+
+// namesHeader reports whether the 0-terminated names hold name (in any case).
+func namesHeader(names []byte, name string) bool {
+	for len(names) > 0 {
+		k := bytes.IndexByte(names, 0)
+		if bytes.EqualFold(names[:k], []byte(name)) {
+			return true
+		}
+		names = names[k+1:]
+	}
+	return false
 }
 
 // appendConnectionTokens appends the header names listed in one Connection
@@ -136,6 +179,12 @@ func dropRequestHeader(name []byte, trusted bool) bool {
 	if foldHasPrefix(name, "x-zectre-") {
 		return true
 	}
+	// Credentials: only the verified line passes, put back by
+	// finishRequest. Method overrides: the upstream acts on the method
+	// that was decided.
+	if credentialHeader(name) != credNone || isMethodOverride(name) {
+		return true
+	}
 	forwarding := foldHasPrefix(name, "x-forwarded-") || foldEqual(name, "forwarded") ||
 		foldEqual(name, "x-real-ip") || foldHasPrefix(name, "x-original-") ||
 		foldEqual(name, "x-rewrite-url")
@@ -144,10 +193,29 @@ func dropRequestHeader(name []byte, trusted bool) bool {
 		// X-Rewrite-URL also override the path in some frameworks.
 		return true
 	}
-	// A non-canonical spelling of a header this proxy manages would sit
-	// next to the real one and win in a folding upstream.
-	if (forwarding || foldEqual(name, HeaderRequestID)) && bytes.ContainsAny(name, "_.") {
+	// A look-alike spelling of a header this proxy manages would sit next
+	// to the real one and win in a folding upstream: Transfer_Encoding
+	// beside the real framing frames the body differently there.
+	if hasSeparatorLookalike(name) && (forwarding || isManaged(name)) {
 		return true
+	}
+	return false
+}
+
+// managed are the headers whose meaning this proxy decides or sets: the
+// framing and connection headers, the Host, the body's type, cookies and
+// the request id. Their look-alike spellings never pass.
+var managed = [...]string{
+	"content-length", "transfer-encoding", "host", "connection", "keep-alive",
+	"proxy-connection", "te", "trailer", "upgrade", "expect", "content-type",
+	"cookie", "x-request-id", "proxy-authorization", "proxy-authenticate",
+}
+
+func isManaged(name []byte) bool {
+	for _, m := range managed {
+		if foldEqual(name, m) {
+			return true
+		}
 	}
 	return false
 }

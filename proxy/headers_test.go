@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/valyala/fasthttp"
+	"github.com/zectre/zectre-auth/authn"
 )
 
 func parseHeader(t *testing.T, lines ...string) *fasthttp.RequestHeader {
@@ -31,7 +32,8 @@ func TestStripRequest(t *testing.T) {
 		name    string
 		lines   []string
 		trusted bool
-		gone    []string // substrings the written header must not contain
+		cred    authn.Credentials // the verified credential, put back
+		gone    []string          // substrings the written header must not contain
 		kept    []string // substrings it must contain
 	}{
 		{
@@ -66,21 +68,60 @@ func TestStripRequest(t *testing.T) {
 			kept:    []string{"X-Forwarded-For: 10.0.0.1", "X-Forwarded-Host: app.example", "Forwarded: for=10.0.0.1"},
 		},
 		{
+			name:  "cookies named in Connection",
+			lines: []string{"Connection: cookie", "Cookie: a=1"},
+			gone:  []string{"Cookie", "a=1"},
+		},
+		{
+			name:  "a verified credential named in Connection is not passed on",
+			lines: []string{"Connection: Authorization", "Authorization: Bearer good"},
+			cred:  authn.Credentials{Authorization: "Bearer good"},
+			gone:  []string{"Authorization", "good"},
+		},
+		{
 			name:  "cookies pass byte for byte",
 			lines: []string{`Cookie: a=1; weird="x,y"; =novalue; b`, "Cookie: c=3"},
 			kept:  []string{`Cookie: a=1; weird="x,y"; =novalue; b` + "\r\n", "Cookie: c=3\r\n"},
 		},
 		{
 			name:  "ordinary headers stay",
-			lines: []string{"Content-Type: application/json", "User-Agent: ua", "Accept: */*", "X-Api-Key: zec_x"},
-			kept:  []string{"Content-Type: application/json", "User-Agent: ua", "Accept: */*", "X-Api-Key: zec_x", "Host: example.com"},
+			lines: []string{"Content-Type: application/json", "User-Agent: ua", "Accept: */*", "X-Custom_Name: c"},
+			kept:  []string{"Content-Type: application/json", "User-Agent: ua", "Accept: */*", "X-Custom_name: c", "Host: example.com"},
+		},
+		{
+			name: "credentials: only the verified line passes, once",
+			lines: []string{"Authorization: Bearer good", "Authorization: Bearer good", "Authorization: ", "X-Api-Key: zec_unverified",
+				"X_API_Key: zec_lookalike", "X.Api.Key: zec_dot", "authorization_: x"},
+			cred: authn.Credentials{Authorization: "Bearer good"},
+			gone: []string{"zec_", "Authorization: \r", "authorization_"},
+			kept: []string{"Authorization: Bearer good\r\n"},
+		},
+		{
+			name:  "no verified credential: none passes",
+			lines: []string{"Authorization: Basic dXNlcjpwYXNz", "X-Api-Key: zec_x"},
+			gone:  []string{"Authorization", "X-Api-Key", "dXNlcjpwYXNz"},
+		},
+		{
+			name: "method overrides in every spelling",
+			lines: []string{"X-HTTP-Method-Override: DELETE", "x-http-method: PUT", "X-Method-Override: PATCH",
+				"X_HTTP_Method_Override: DELETE", "X.Http.Method: PUT", "x_method.override: PATCH"},
+			gone: []string{"DELETE", "PUT", "PATCH"},
+		},
+		{
+			name: "look-alikes of managed headers",
+			lines: []string{"Transfer_Encoding: chunked", "Transfer.Encoding: chunked", "Content_Length: 5", "Content.Length: 5",
+				"X_Request_Id: forged", "Content_Type: text/plain", "Keep_Alive: 5", "Proxy.Connection: close",
+				"Proxy_Authorization: Basic eA=="},
+			trusted: true,
+			gone:    []string{"chunked", ": 5\r", "forged", "text/plain", "close", "eA=="},
 		},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			h := parseHeader(t, tc.lines...)
 			var s scratch
-			stripRequest(h, tc.trusted, &s)
+			prepareRequest(h, &s)
+			finishRequest(h, tc.trusted, tc.cred, &s)
 			got := wire(h)
 			for _, g := range tc.gone {
 				if strings.Contains(got, g) {
@@ -162,12 +203,23 @@ func TestClientAddr(t *testing.T) {
 		{"10.0.0.1", "9.9.9.9, 10.0.0.2", "9.9.9.9"},
 		{"10.0.0.1", "garbage, 10.0.0.2", "10.0.0.2"},
 		{"::ffff:10.0.0.1", "9.9.9.9", "9.9.9.9"},
+		// Every line counts, joined in order ("\n" separates lines here):
+		// a trusted proxy appends its own line after the client's forged
+		// one, so the client is in the last line.
+		{"10.0.0.1", "6.6.6.6\n9.9.9.9", "9.9.9.9"},
+		{"10.0.0.1", "6.6.6.6\n9.9.9.9, 10.0.0.2", "9.9.9.9"},
+		{"10.0.0.1", "6.6.6.6\n10.0.0.2", "6.6.6.6"},
+		{"10.0.0.1", "6.6.6.6, 7.7.7.7\n10.0.0.2\n10.0.0.3", "7.7.7.7"},
+		{"1.2.3.4", "6.6.6.6\n9.9.9.9", "1.2.3.4"},
 	}
 	for _, tc := range tests {
-		h := parseHeader(t)
+		var lines []string
 		if tc.xff != "" {
-			h.Set(HeaderForwardedFor, tc.xff)
+			for _, l := range strings.Split(tc.xff, "\n") {
+				lines = append(lines, HeaderForwardedFor+": "+l)
+			}
 		}
+		h := parseHeader(t, lines...)
 		got := clientAddr(h, netip.MustParseAddr(tc.peer).Unmap(), trusted)
 		if got.String() != tc.want {
 			t.Errorf("peer %s xff %q: %s, want %s", tc.peer, tc.xff, got, tc.want)

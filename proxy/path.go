@@ -21,8 +21,9 @@ const MaxPathLength = 8 << 10
 // Paths whose meaning upstreams disagree about are refused with ErrBadPath
 // rather than rewritten: ".." above the root, an encoded "/" or "\", a raw
 // "\", control characters raw or encoded, invalid escapes, a raw "?" or "#",
-// a segment that is "." or ".." once a ";params" suffix is removed
-// (Tomcat's "..;/"), and paths that do not start with "/".
+// a ";" raw or encoded anywhere (Tomcat, Jetty and Spring cut ";params" off a
+// segment before routing, so "/private;x/s" would be served as "/private/s"
+// and "..;" as ".."), and paths that do not start with "/".
 //
 // The result is a fixed point: normalising it again returns it unchanged.
 func NormalizePath(raw []byte) (string, error) {
@@ -67,9 +68,6 @@ func AppendNormalPath(dst, raw []byte) ([]byte, error) {
 			}
 			out = out[:root+bytes.LastIndexByte(out[root:start-1], '/')+1]
 		default:
-			if hasDotParams(seg) {
-				return dst[:root], ErrBadPath
-			}
 			if !last {
 				out = append(out, '/')
 			}
@@ -116,7 +114,7 @@ func appendSegment(out, seg []byte) ([]byte, bool) {
 			}
 			v := byte(hi<<4 | lo)
 			switch {
-			case v < 0x20 || v == 0x7f || v == '/' || v == '\\':
+			case v < 0x20 || v == 0x7f || v == '/' || v == '\\' || v == ';':
 				return out, false
 			case isUnreserved(v):
 				out = append(out, v)
@@ -133,14 +131,14 @@ func appendSegment(out, seg []byte) ([]byte, bool) {
 const (
 	classEncode  = iota // not allowed raw in a path: percent-encoded
 	classRaw            // pchar: kept as it is
-	classBad            // refused: control bytes, "\\", and "?" or "#" (never in a path)
+	classBad            // refused: control bytes, "\\", ";", and "?" or "#" (never in a path)
 	classPercent        // starts an escape
 )
 
 var pathClass = func() (t [256]uint8) {
 	for c := 0; c < 256; c++ {
 		switch b := byte(c); {
-		case b < 0x20 || b == 0x7f || b == '\\' || b == '?' || b == '#':
+		case b < 0x20 || b == 0x7f || b == '\\' || b == '?' || b == '#' || b == ';':
 			t[c] = classBad
 		case b == '%':
 			t[c] = classPercent
@@ -153,29 +151,6 @@ var pathClass = func() (t [256]uint8) {
 
 func isDot(s []byte) bool    { return len(s) == 1 && s[0] == '.' }
 func isDotDot(s []byte) bool { return len(s) == 2 && s[0] == '.' && s[1] == '.' }
-
-// hasDotParams reports a segment like "..;x" or ".%3Bx": a dot segment with
-// path parameters, which Tomcat-style servers resolve as the dot segment.
-// An encoded ";" counts too, for servers that decode before they split.
-func hasDotParams(seg []byte) bool {
-	n := bytes.IndexByte(seg, ';')
-	if k := indexEncodedSemicolon(seg); k >= 0 && (n < 0 || k < n) {
-		n = k
-	}
-	if n < 0 {
-		return false
-	}
-	return isDot(seg[:n]) || isDotDot(seg[:n])
-}
-
-func indexEncodedSemicolon(seg []byte) int {
-	for k := 0; k+2 < len(seg); k++ {
-		if seg[k] == '%' && seg[k+1] == '3' && seg[k+2] == 'B' {
-			return k
-		}
-	}
-	return -1
-}
 
 const upperHex = "0123456789ABCDEF"
 

@@ -36,7 +36,7 @@ const (
 
 type patternSeg struct {
 	kind segKind
-	lit  string
+	lit  string // a literal segment's fold key (fold.go)
 }
 
 // Rules are the route rules, compiled once. Match is safe for concurrent use.
@@ -99,7 +99,7 @@ func compileRoute(cr config.Route, upstream string) (Route, error) {
 		case strings.Contains(s, "*"):
 			return Route{}, fmt.Errorf("path %q: \"*\" and \"**\" must be whole segments", cr.Path)
 		default:
-			rt.segs = append(rt.segs, patternSeg{kind: segLiteral, lit: s})
+			rt.segs = append(rt.segs, patternSeg{kind: segLiteral, lit: FoldPath(s)})
 		}
 	}
 	return rt, nil
@@ -116,8 +116,19 @@ func (r *Rules) Routes() []Route {
 
 // Match returns the first rule whose methods and pattern match, or the
 // fallback; never nil. path must be in normal form (NormalizePath): rules see
-// neither the query nor the fragment, so neither can widen a rule.
+// neither the query nor the fragment, so neither can widen a rule, and they
+// match the path's fold key (fold.go), so no spelling of a path in another
+// case escapes the rule of its lowercase spelling. method must be the
+// request's method as it stands (methods are case-sensitive, and the front
+// refuses one that is not uppercase).
 func (r *Rules) Match(method, path string) *Route {
+	if len(r.routes) == 0 {
+		return &r.fallback
+	}
+	if needsFold(path) {
+		var buf [256]byte
+		path = bytesString(appendFold(buf[:0], path))
+	}
 	for i := range r.routes {
 		rt := &r.routes[i]
 		if rt.allows(method) && matchSegments(rt.segs, path) {

@@ -39,31 +39,38 @@ func peerAddr(rc *fasthttp.RequestCtx) netip.Addr {
 	return netip.Addr{}
 }
 
-// clientAddr is the address a request is attributed to in the audit log: the
-// peer, or, when the peer is a trusted proxy, the right-most address in
-// X-Forwarded-For that is not itself trusted (the left-most entries are the
-// client's own claims and may be forged).
+// clientAddr is the address a request is attributed to in audit lines and
+// limits: the peer, or, when the peer is a trusted proxy, the right-most
+// address in X-Forwarded-For that is not itself trusted (the left-most
+// entries are the client's own claims and may be forged). Every
+// X-Forwarded-For line counts, joined in order, as they are when forwarded:
+// a trusted proxy that appends a line of its own after the client's puts
+// the client's address last, where the first line alone would let the
+// client choose it.
 func clientAddr(h *fasthttp.RequestHeader, peer netip.Addr, t trust) netip.Addr {
 	if !t.contains(peer) {
 		return peer
 	}
-	xff := h.Peek(HeaderForwardedFor)
-	for len(xff) > 0 {
-		k := bytes.LastIndexByte(xff, ',')
-		item := bytes.TrimSpace(xff[k+1:])
-		xff = xff[:max(k, 0)]
-		// The string does not outlive this call: ParseAddr copies what it
-		// keeps (an IPv6 zone is interned).
-		a, err := netip.ParseAddr(unsafe.String(unsafe.SliceData(item), len(item)))
-		if err != nil {
-			break
-		}
-		if a = a.Unmap(); !t.contains(a) {
-			return a
-		}
-		peer = a
-		if k < 0 {
-			break
+	lines := h.PeekAll(HeaderForwardedFor)
+	for i := len(lines) - 1; i >= 0; i-- {
+		xff := lines[i]
+		for {
+			k := bytes.LastIndexByte(xff, ',')
+			item := bytes.TrimSpace(xff[k+1:])
+			// The string does not outlive this call: ParseAddr copies
+			// what it keeps (an IPv6 zone is interned).
+			a, err := netip.ParseAddr(unsafe.String(unsafe.SliceData(item), len(item)))
+			if err != nil {
+				return peer
+			}
+			if a = a.Unmap(); !t.contains(a) {
+				return a
+			}
+			peer = a
+			if k < 0 {
+				break
+			}
+			xff = xff[:k]
 		}
 	}
 	return peer

@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"context"
 	"crypto/tls"
 	"errors"
 	"fmt"
@@ -75,17 +76,27 @@ func newUpstream(raw string, o Options) (*upstream, error) {
 	dialer := &net.Dialer{Timeout: timeout, KeepAlive: 30 * time.Second}
 	up.client = &fasthttp.HostClient{
 		Addr:      up.host,
-		IsTLS:     u.Scheme == "https",
-		TLSConfig: tlsConfig,
+		// TLS is set up here rather than by the client (IsTLS), so that
+		// upstreamConn sees the plaintext of the responses it watches.
 		Dial: func(addr string) (net.Conn, error) {
 			c, err := dialer.Dial("tcp", addr)
 			if err != nil {
 				return nil, err
 			}
-			return &idleConn{Conn: c, timeout: timeout}, nil
+			if u.Scheme == "https" {
+				tc := tls.Client(c, tlsConfig)
+				ctx, cancel := context.WithTimeout(context.Background(), timeout)
+				defer cancel()
+				if err := tc.HandshakeContext(ctx); err != nil {
+					_ = c.Close()
+					return nil, err
+				}
+				c = tc
+			}
+			return &upstreamConn{Conn: c, timeout: timeout}, nil
 		},
 		// The client's own ReadTimeout/WriteTimeout would bound the whole
-		// response; idleConn bounds each read and write instead, so that
+		// response; upstreamConn bounds each read and write instead, so that
 		// bodies of any size stream while they keep moving.
 		MaxConns:                  o.MaxConnsPerUpstream,
 		MaxConnWaitTimeout:        timeout,
@@ -132,25 +143,4 @@ func isTimeout(err error) bool {
 	var te interface{ Timeout() bool }
 	return errors.Is(err, fasthttp.ErrTimeout) || errors.Is(err, fasthttp.ErrDialTimeout) ||
 		errors.Is(err, os.ErrDeadlineExceeded) || (errors.As(err, &te) && te.Timeout())
-}
-
-// idleConn gives every read and write its own deadline, so a stalled peer is
-// noticed within timeout while a slow but moving body streams to the end.
-type idleConn struct {
-	net.Conn
-	timeout time.Duration
-}
-
-func (c *idleConn) Read(p []byte) (int, error) {
-	if err := c.Conn.SetReadDeadline(time.Now().Add(c.timeout)); err != nil {
-		return 0, err
-	}
-	return c.Conn.Read(p)
-}
-
-func (c *idleConn) Write(p []byte) (int, error) {
-	if err := c.Conn.SetWriteDeadline(time.Now().Add(c.timeout)); err != nil {
-		return 0, err
-	}
-	return c.Conn.Write(p)
 }

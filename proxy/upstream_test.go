@@ -42,8 +42,8 @@ func TestNewUpstream(t *testing.T) {
 			t.Errorf("%s: %v", tc.raw, err)
 			continue
 		}
-		if up.host != tc.host || up.prefix != tc.prefix || up.client.IsTLS != tc.tls || up.client.Addr != tc.host {
-			t.Errorf("%s: host %q prefix %q tls %v", tc.raw, up.host, up.prefix, up.client.IsTLS)
+		if up.host != tc.host || up.prefix != tc.prefix || (up.scheme == "https") != tc.tls || up.client.Addr != tc.host {
+			t.Errorf("%s: host %q prefix %q scheme %v", tc.raw, up.host, up.prefix, up.scheme)
 		}
 	}
 }

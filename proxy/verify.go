@@ -13,14 +13,14 @@ import (
 // are answered by Verify and never forwarded.
 const VerifyPath = "/api/v1/auth/verify"
 
-// IsVerifyPath reports whether p is VerifyPath or below it.
+// IsVerifyPath reports whether p is VerifyPath or below it, in any case of
+// its letters (rules and the service's own paths are matched so too).
 func IsVerifyPath(p string) bool {
-	return strings.HasPrefix(p, VerifyPath) && (len(p) == len(VerifyPath) || p[len(VerifyPath)] == '/')
+	return len(p) >= len(VerifyPath) && strings.EqualFold(p[:len(VerifyPath)], VerifyPath) &&
+		(len(p) == len(VerifyPath) || p[len(VerifyPath)] == '/')
 }
 
-func isVerifyRaw(p []byte) bool {
-	return bytes.HasPrefix(p, []byte(VerifyPath)) && (len(p) == len(VerifyPath) || p[len(VerifyPath)] == '/')
-}
+func isVerifyRaw(p []byte) bool { return IsVerifyPath(bytesString(p)) }
 
 // Verify answers forward-auth for an ingress: the same decision as Serve
 // about the original request, without forwarding anything. path is the
@@ -46,12 +46,31 @@ func (h *Handler) Verify(rc *fasthttp.RequestCtx, path string) error {
 	rc.Response.Header.SetBytesV(HeaderRequestID, at.requestID)
 	rc.Response.Header.Set(fasthttp.HeaderCacheControl, "no-store")
 
-	method, target, err := original(rc, path, h.trust.contains(peer), s)
+	o, err := original(rc, path, h.trust.contains(peer), s)
 	if err != nil {
 		return err
 	}
-	at.path = target
-	d, err := h.decide(rc, method, target, &at)
+	at.path = o.path
+	// The ingress forwards the client's request with every header it
+	// has, method overrides included, so the request is decided for each
+	// method the upstream may act on.
+	var l lines
+	scanLines(&rc.Request.Header, &l)
+	var rd readings
+	rd.add(o.method)
+	for _, v := range l.overrides[:l.nOverride] {
+		if err := addOverride(&rd, s2b(v), s); err != nil {
+			return err
+		}
+	}
+	if o.method == fasthttp.MethodPost {
+		for _, q := range [...][]byte{o.query, o.otherQuery} {
+			if err := addQueryOverrides(&rd, q, s); err != nil {
+				return err
+			}
+		}
+	}
+	d, err := h.decide(rc, &l, &rd, o.path, &at)
 	if err != nil {
 		return err
 	}
@@ -69,15 +88,30 @@ func (h *Handler) Verify(rc *fasthttp.RequestCtx, path string) error {
 	return nil
 }
 
-// original is the method and normalised path of the request an ingress asks
-// about. The strings alias request memory or s and live as long as the
-// request.
-func original(rc *fasthttp.RequestCtx, path string, trusted bool, s *scratch) (method, target string, err error) {
-	method = bytesString(rc.Method())
+// originalRequest is the request an ingress asks about: its method, its
+// normalised path and its raw query. The strings alias request memory or
+// scratch and live as long as the request.
+type originalRequest struct {
+	method     string
+	path       string
+	query      []byte
+	otherQuery []byte // the query of the other pair, when both name the request
+}
+
+// original is the request an ingress asks about. From a trusted peer each
+// of the four headers that name it may come in one line only: a second
+// line is a client's header passed on beside the ingress's own.
+func original(rc *fasthttp.RequestCtx, path string, trusted bool, s *scratch) (originalRequest, error) {
+	o := originalRequest{method: bytesString(rc.Method())}
 	if trusted {
 		h := &rc.Request.Header
 		fwd, orig := h.Peek(HeaderForwardedURI), h.Peek(HeaderOriginalURI)
 		fwdMethod, origMethod := h.Peek(HeaderForwardedMethod), h.Peek(HeaderOriginalMethod)
+		for _, name := range [...]string{HeaderForwardedURI, HeaderOriginalURI, HeaderForwardedMethod, HeaderOriginalMethod} {
+			if len(h.PeekAll(name)) > 1 {
+				return o, ErrAmbiguousOriginal
+			}
+		}
 		uri, m := fwd, fwdMethod
 		switch {
 		case len(fwd) > 0 && len(orig) > 0:
@@ -87,32 +121,42 @@ func original(rc *fasthttp.RequestCtx, path string, trusted bool, s *scratch) (m
 			// must agree.
 			if !bytes.Equal(uriPath(fwd), uriPath(orig)) ||
 				len(fwdMethod) > 0 && len(origMethod) > 0 && !bytes.Equal(fwdMethod, origMethod) {
-				return "", "", ErrAmbiguousOriginal
+				return o, ErrAmbiguousOriginal
 			}
 			if len(m) == 0 {
 				m = origMethod
 			}
+			o.otherQuery = uriQuery(orig) // its "_method" counts as well
 		case len(orig) > 0:
 			uri, m = orig, origMethod
 		}
 		if len(uri) > 0 {
 			if len(m) > 0 {
-				method = bytesString(m)
+				if !ValidMethod(m) {
+					return o, ErrBadMethod
+				}
+				o.method = bytesString(m)
 			}
-			target, err := normalizeInto(s, uriPath(uri))
-			return method, target, err
+			var err error
+			o.path, err = normalizeInto(s, uriPath(uri))
+			o.query = uriQuery(uri)
+			return o, err
 		}
 	}
+	o.query = rc.URI().QueryString()
 	// Envoy: the original path follows the prefix. It is normalised on its
 	// own, so that ".." in it cannot climb out of the prefix.
 	if raw := rc.URI().PathOriginal(); isVerifyRaw(raw) && len(raw) > len(VerifyPath) {
-		target, err := normalizeInto(s, raw[len(VerifyPath):])
-		return method, target, err
+		var err error
+		o.path, err = normalizeInto(s, raw[len(VerifyPath):])
+		return o, err
 	}
 	if len(path) > len(VerifyPath) && IsVerifyPath(path) {
-		return method, path[len(VerifyPath):], nil
+		o.path = path[len(VerifyPath):]
+		return o, nil
 	}
-	return method, path, nil
+	o.path = path
+	return o, nil
 }
 
 // normalizeInto normalises p into s.path and views the result as a string
@@ -124,6 +168,18 @@ func normalizeInto(s *scratch, p []byte) (string, error) {
 		return "", err
 	}
 	return bytesString(s.path), nil
+}
+
+// uriQuery is the query of a request URI as an ingress reports it, without
+// the "?" and the fragment; nil when there is none.
+func uriQuery(uri []byte) []byte {
+	if k := bytes.IndexByte(uri, '#'); k >= 0 {
+		uri = uri[:k]
+	}
+	if k := bytes.IndexByte(uri, '?'); k >= 0 {
+		return uri[k+1:]
+	}
+	return nil
 }
 
 // uriPath is the path of a request URI as an ingress reports it: the

@@ -1,0 +1,119 @@
+package proxy
+
+import (
+	"github.com/valyala/fasthttp"
+	"github.com/zectre/zectre-auth/authn"
+)
+
+// HeaderAPIKey is the header an API key is presented in.
+const HeaderAPIKey = "X-API-Key"
+
+// maxCredentialLines bounds the credential lines of one request that are
+// verified; a request with more is refused as ambiguous.
+const maxCredentialLines = 4
+
+// maxOverrides bounds the method-override values a request is decided for.
+const maxOverrides = 4
+
+// methodOverrides are the headers Symfony, Laravel, ASP.NET and Express
+// (method-override) read as the method to act on instead of the request's.
+var methodOverrides = [...]string{"x-http-method-override", "x-http-method", "x-method-override"}
+
+// lines is what one pass over a request's header lines finds that the
+// decision depends on: every credential line, and every method-override
+// value. The strings alias the header's memory (or scratch) and live as long
+// as the request, until the header is modified.
+type lines struct {
+	creds     [maxCredentialLines]authn.Credentials
+	nCreds    int
+	ambiguous bool // a credential header in a look-alike spelling, or too many lines
+	overrides [maxOverrides]string
+	nOverride int
+}
+
+// credentials are the credentials the request presents, one per line.
+func (l *lines) credentials() []authn.Credentials { return l.creds[:l.nCreds] }
+
+// add records one header line. Empty credential lines present nothing.
+func (l *lines) add(k, v []byte) {
+	switch credentialHeader(k) {
+	case credNone:
+	case credLookalike:
+		l.ambiguous = true
+		return
+	case credAuthorization, credAPIKey:
+		if len(v) == 0 {
+			return
+		}
+		if l.nCreds == len(l.creds) {
+			l.ambiguous = true
+			return
+		}
+		c := &l.creds[l.nCreds]
+		if credentialHeader(k) == credAuthorization {
+			*c = authn.Credentials{Authorization: bytesString(v)}
+		} else {
+			*c = authn.Credentials{APIKey: bytesString(v)}
+		}
+		l.nCreds++
+		return
+	}
+	if isMethodOverride(k) && l.nOverride < len(l.overrides) {
+		l.overrides[l.nOverride] = bytesString(v)
+		l.nOverride++
+	}
+}
+
+// scanLines reads every header line of h into l. fasthttp keeps repeated
+// lines apart, so each is seen.
+func scanLines(h *fasthttp.RequestHeader, l *lines) {
+	for k, v := range h.All() {
+		l.add(k, v)
+	}
+}
+
+type credKind uint8
+
+const (
+	credNone credKind = iota
+	credAuthorization
+	credAPIKey
+	credLookalike // reads as one of the above with "_" or "." for "-"
+)
+
+// credentialHeader tells whether name is a credential header, in its own
+// spelling (any case) or in a look-alike one.
+func credentialHeader(name []byte) credKind {
+	var kind credKind
+	switch {
+	case foldEqual(name, fasthttp.HeaderAuthorization):
+		kind = credAuthorization
+	case foldEqual(name, HeaderAPIKey):
+		kind = credAPIKey
+	default:
+		return credNone
+	}
+	if hasSeparatorLookalike(name) {
+		return credLookalike
+	}
+	return kind
+}
+
+// isMethodOverride reports a method-override header in any spelling.
+func isMethodOverride(name []byte) bool {
+	for _, o := range methodOverrides {
+		if foldEqual(name, o) {
+			return true
+		}
+	}
+	return false
+}
+
+func hasSeparatorLookalike(name []byte) bool {
+	for _, c := range name {
+		if c == '_' || c == '.' {
+			return true
+		}
+	}
+	return false
+}
