@@ -271,8 +271,8 @@ func TestHostileGarbage(t *testing.T) {
 		refused[fmt.Sprintf("random binary %d (%d bytes)", i, len(b))] = b
 	}
 	tolerated := map[string][]byte{
-		"LF only":         []byte("GET /healthz HTTP/1.1\nHost: x\n\n"),
-		"obs-fold":        []byte("GET /healthz HTTP/1.1\r\nHost: x\r\nX-A: a\r\n b\r\n\r\n"),
+		"LF only":  []byte("GET /healthz HTTP/1.1\nHost: x\n\n"),
+		"obs-fold": []byte("GET /healthz HTTP/1.1\r\nHost: x\r\nX-A: a\r\n b\r\n\r\n"),
 	}
 	var mu sync.Mutex
 	tally := map[int]int{}

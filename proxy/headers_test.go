@@ -34,7 +34,7 @@ func TestStripRequest(t *testing.T) {
 		trusted bool
 		cred    authn.Credentials // the verified credential, put back
 		gone    []string          // substrings the written header must not contain
-		kept    []string // substrings it must contain
+		kept    []string          // substrings it must contain
 	}{
 		{
 			name: "identity headers in every spelling",

@@ -75,7 +75,7 @@ func newUpstream(raw string, o Options) (*upstream, error) {
 	timeout := o.Timeout
 	dialer := &net.Dialer{Timeout: timeout, KeepAlive: 30 * time.Second}
 	up.client = &fasthttp.HostClient{
-		Addr:      up.host,
+		Addr: up.host,
 		// TLS is set up here rather than by the client (IsTLS), so that
 		// upstreamConn sees the plaintext of the responses it watches.
 		Dial: func(addr string) (net.Conn, error) {

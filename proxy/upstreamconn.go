@@ -56,12 +56,12 @@ type statusWatch struct {
 }
 
 const (
-	watchLead   = iota // before a status line: CR and LF are skipped
-	watchProto         // in the protocol, up to the first space
-	watchSpaces        // spaces before the code
-	watchCode          // the three digits
-	watchInterim       // the rest of a 1xx head, up to its empty line
-	watchOff           // a final response: nothing more to watch
+	watchLead    = iota // before a status line: CR and LF are skipped
+	watchProto          // in the protocol, up to the first space
+	watchSpaces         // spaces before the code
+	watchCode           // the three digits
+	watchInterim        // the rest of a 1xx head, up to its empty line
+	watchOff            // a final response: nothing more to watch
 )
 
 // observe reads b, the next bytes of the connection, and reports a 101.
