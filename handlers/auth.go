@@ -36,12 +36,20 @@ func (a *API) needScope(scope string, h authedFunc) authedFunc {
 // resolve finds the caller and records the audit line of the attempt. The
 // line names the method, the user or the key's public prefix, and the
 // client address; never a credential.
+//
+// Every credential line counts, as on the edge: each must be valid, and all
+// must name one caller (authn.ResolveAll).
 func (a *API) resolve(ctx context.Context, rc *fasthttp.RequestCtx) (authn.AuthUser, error) {
-	c := authn.Credentials{
-		Authorization: string(rc.Request.Header.Peek(fasthttp.HeaderAuthorization)),
-		APIKey:        string(rc.Request.Header.Peek("X-API-Key")),
+	var c authn.Credentials
+	creds, err := proxy.Presented(&rc.Request.Header)
+	var u authn.AuthUser
+	if err == nil {
+		var i int
+		u, i, err = authn.ResolveAll(ctx, a.Resolver.Resolve, creds)
+		if i < len(creds) {
+			c = creds[i]
+		}
 	}
-	u, err := a.Resolver.Resolve(ctx, c)
 	if err == authn.ErrNoCredential {
 		return u, err
 	}

@@ -3,7 +3,6 @@ package proxy
 import (
 	"context"
 	"errors"
-	"fmt"
 	"net/netip"
 	"unsafe"
 
@@ -86,7 +85,7 @@ func (h *Handler) decide(rc *fasthttp.RequestCtx, l *lines, rd *readings, path s
 		return d, nil
 	}
 	if l.ambiguous {
-		err := fmt.Errorf("%w: a credential header in a look-alike spelling, or more than %d credential lines", authn.ErrAmbiguousCredentials, maxCredentialLines)
+		err := errAmbiguousLines
 		h.record(rc, at, authn.Credentials{}, nil, err)
 		return d, err
 	}

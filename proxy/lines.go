@@ -1,6 +1,9 @@
 package proxy
 
 import (
+	"fmt"
+	"strings"
+
 	"github.com/valyala/fasthttp"
 	"github.com/zectre/zectre-auth/authn"
 )
@@ -11,6 +14,9 @@ const HeaderAPIKey = "X-API-Key"
 // maxCredentialLines bounds the credential lines of one request that are
 // verified; a request with more is refused as ambiguous.
 const maxCredentialLines = 4
+
+var errAmbiguousLines = fmt.Errorf("%w: a credential header in a look-alike spelling, or more than %d credential lines",
+	authn.ErrAmbiguousCredentials, maxCredentialLines)
 
 // maxOverrides bounds the method-override values a request is decided for.
 const maxOverrides = 4
@@ -116,4 +122,22 @@ func hasSeparatorLookalike(name []byte) bool {
 		}
 	}
 	return false
+}
+
+// Presented returns the credentials a request presents, one per header
+// line, for the service's own routes (the Authentication API), which read
+// them as the edge does. A credential header in a look-alike spelling, or
+// more than a few credential lines, is authn.ErrAmbiguousCredentials.
+func Presented(h *fasthttp.RequestHeader) ([]authn.Credentials, error) {
+	var l lines
+	scanLines(h, &l)
+	if l.ambiguous {
+		return nil, errAmbiguousLines
+	}
+	out := make([]authn.Credentials, 0, l.nCreds)
+	for _, c := range l.credentials() {
+		// Copies: the API keeps them past the header's reuse in places.
+		out = append(out, authn.Credentials{Authorization: strings.Clone(c.Authorization), APIKey: strings.Clone(c.APIKey)})
+	}
+	return out, nil
 }
