@@ -16,7 +16,6 @@ package main
 import (
 	"flag"
 	"fmt"
-	"io"
 	"net/url"
 	"os"
 	"time"
@@ -37,7 +36,7 @@ func main() {
 		fmt.Fprintln(os.Stderr, "zectre-smoke:", err)
 		os.Exit(2)
 	}
-	os.Exit(run(*base, *timeout, os.Stdout))
+	os.Exit(run(*base, *timeout, &report{w: os.Stdout}))
 }
 
 func checkBaseURL(base string) error {
@@ -51,10 +50,9 @@ func checkBaseURL(base string) error {
 	return nil
 }
 
-// run runs every check against base, writes the report to w and returns
+// run runs every check against base, writes each line to rep and returns
 // the exit status: 0 when every check passed.
-func run(base string, timeout time.Duration, w io.Writer) int {
-	rep := &report{w: w}
+func run(base string, timeout time.Duration, rep *report) int {
 	defer rep.summary()
 	s, err := newSmoke(newClient(base, timeout), rep)
 	if err != nil {

@@ -15,7 +15,7 @@ import (
 
 // answer checks the status, and for a JSON answer of the API the headers
 // every one carries. A wrong status ends the check: the shape of an answer
-// that was not meant is noise.
+// that was not meant is noise (see answered).
 func answer(r response, status int) []string {
 	if r.err != nil {
 		return []string{"no answer: " + r.err.Error()}
@@ -42,15 +42,21 @@ func answer(r response, status int) []string {
 	return p
 }
 
+// answered says whether r has the status and, but for a 204, a JSON object
+// body: whether its shape is worth checking.
+func answered(r response, status int) bool {
+	return r.err == nil && r.status == status && (status == 204 || r.object() != nil)
+}
+
 // apiError checks an error answer: the status, the envelope
 // {"error":{"code","message"}} with nothing else in it, the code, and on
 // 401 the WWW-Authenticate challenge.
 func apiError(r response, status int, code string) []string {
 	p := answer(r, status)
-	if len(p) > 0 {
+	if !answered(r, status) {
 		return p
 	}
-	p = shape("", r.body, fields{"error": object(fields{"code": equals(code), "message": nonEmpty})})
+	p = append(p, shape("", r.body, fields{"error": object(fields{"code": equals(code), "message": nonEmpty})})...)
 	if status == 401 {
 		if got, want := r.header.Get("WWW-Authenticate"), `Bearer realm="zectre"`; got != want {
 			p = append(p, fmt.Sprintf("WWW-Authenticate %q, want %q", got, want))

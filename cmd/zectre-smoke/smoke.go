@@ -59,6 +59,16 @@ func (s *smoke) all() {
 
 func (s *smoke) check(name string, problems []string) { s.r.check(name, problems) }
 
+// take returns the string member name of r's body and registers it as a
+// secret shown by its first n characters. It is called on every answer
+// that may carry a credential before anything is checked, so that even a
+// malformed answer cannot make the run print one.
+func (s *smoke) take(r response, name string, n int) string {
+	v := str(r.object(), name)
+	s.r.keep(v, n)
+	return v
+}
+
 // credentials is the JSON body of the account's email and password.
 func (s *smoke) credentials() string {
 	return fmt.Sprintf(`{"email":%q,"password":%q}`, s.email, s.password)
