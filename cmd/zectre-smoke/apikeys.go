@@ -125,7 +125,8 @@ func (s *smoke) listKeys(created []map[string]any) {
 			at[str(it, "id")] = i
 		}
 		last := -1
-		// created is oldest first, so each must come before the one before it.
+		// created is oldest first: walked newest first, each key must be
+		// listed after the one before it.
 		for j := len(created) - 1; j >= 0; j-- {
 			c := created[j]
 			i, ok := at[str(c, "id")]
