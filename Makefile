@@ -6,7 +6,7 @@ LDFLAGS := -s -w -X main.version=$(VERSION)
 GO      ?= go
 FUZZTIME ?= 20000x
 
-.PHONY: run build test bench loadtest lint fuzz clean
+.PHONY: run build test smoke bench loadtest lint fuzz clean
 
 run: ## serve on :47080 with the embedded default (SQLite under ./data)
 	$(GO) run -ldflags "$(LDFLAGS)" ./cmd/zectre-auth serve
@@ -16,6 +16,10 @@ build: ## build bin/zectre-auth
 
 test: ## the whole suite, with the race detector
 	$(GO) test -race -count=1 ./...
+
+BASE_URL ?= http://localhost:47080
+smoke: ## the documented examples against a running instance at BASE_URL
+	$(GO) run ./cmd/zectre-smoke -base-url "$(BASE_URL)"
 
 bench: ## benchmarks (figures, never pass/fail)
 	$(GO) test -run='^$$' -bench=. -benchmem ./...
