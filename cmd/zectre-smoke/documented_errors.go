@@ -58,7 +58,7 @@ func (s *smoke) credentialErrors() {
 	forged := "zec_" + strings.Repeat("A", 42)
 	s.errorCases([]errorCase{
 		{name: "GET /api/v1/user without a credential", method: "GET", path: "/api/v1/user", status: 401, code: "UNAUTHORIZED"},
-		{name: "GET /api/v1/user with another scheme (Basic)", method: "GET", path: "/api/v1/user", header: []string{"Authorization", "Basic YWxpY2U6aHVudGVyMg=="}, status: 401, code: "UNAUTHORIZED"},
+		{name: "GET /api/v1/user with another scheme (Basic)", method: "GET", path: "/api/v1/user", header: []string{"Authorization", "Basic YWxpY2U6aHVudGVyMg=="}, status: 401, code: "INVALID_TOKEN"},
 		{name: "GET /api/v1/user with a malformed token", method: "GET", path: "/api/v1/user", header: []string{"Authorization", "Bearer not-a-token"}, status: 401, code: "INVALID_TOKEN"},
 		{name: "GET /api/v1/user with a forged key", method: "GET", path: "/api/v1/user", header: []string{"X-API-Key", forged}, status: 401, code: "INVALID_API_KEY"},
 		{name: "GET /api/v1/api-keys without a credential", method: "GET", path: "/api/v1/api-keys", status: 401, code: "UNAUTHORIZED"},
