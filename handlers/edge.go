@@ -3,6 +3,7 @@ package handlers
 import (
 	"bytes"
 	"fmt"
+	"log/slog"
 	"strings"
 	"unsafe"
 
@@ -41,11 +42,11 @@ func NewHandler(api *API, edge *proxy.Handler) fasthttp.RequestHandler {
 	return func(rc *fasthttp.RequestCtx) {
 		if p := rc.Request.Header.Protocol(); string(p) != "HTTP/1.1" && string(p) != "HTTP/1.0" {
 			rc.SetConnectionClose()
-			writeError(rc, log, proxy.ErrHTTPVersion)
+			refuse(rc, log, proxy.ErrHTTPVersion)
 			return
 		}
 		if !proxy.ValidMethod(rc.Method()) {
-			writeError(rc, log, proxy.ErrBadMethod)
+			refuse(rc, log, proxy.ErrBadMethod)
 			return
 		}
 		raw := rc.URI().PathOriginal()
@@ -57,7 +58,7 @@ func NewHandler(api *API, edge *proxy.Handler) fasthttp.RequestHandler {
 		if string(raw) == proxy.VerifyPath {
 			path = proxy.VerifyPath // the hot forward-auth path, without a copy
 		} else if path, err = proxy.NormalizePath(raw); err != nil {
-			writeError(rc, log, err)
+			refuse(rc, log, err)
 			return
 		}
 		switch {
@@ -66,6 +67,7 @@ func NewHandler(api *API, edge *proxy.Handler) fasthttp.RequestHandler {
 			// its dot segments resolve to: forward-auth never forwards.
 			err = callEdge(rc, edge, path, (*proxy.Handler).Verify)
 		case own.contains(path):
+			setRequestID(rc)
 			if !bytes.Equal(raw, []byte(path)) {
 				// The router routes on the raw path; give it the normal one.
 				rc.URI().SetPath(path)
@@ -82,6 +84,21 @@ func NewHandler(api *API, edge *proxy.Handler) fasthttp.RequestHandler {
 }
 
 var slash = []byte("/")
+
+// refuse answers a request the front does not hand on, with its request id.
+func refuse(rc *fasthttp.RequestCtx, log *slog.Logger, err error) {
+	setRequestID(rc)
+	writeError(rc, log, err)
+}
+
+// setRequestID sets the answer's X-Request-Id for the service's own routes
+// and the front's refusals (the edge sets its own): the client's when well
+// formed, else a new one. Handlers and audit lines read it back
+// (requestID).
+func setRequestID(rc *fasthttp.RequestCtx) {
+	var buf [128]byte
+	rc.Response.Header.SetBytesV(proxy.HeaderRequestID, proxy.AppendRequestID(buf[:0], &rc.Request.Header))
+}
 
 func callEdge(rc *fasthttp.RequestCtx, edge *proxy.Handler, path string, f func(*proxy.Handler, *fasthttp.RequestCtx, string) error) (err error) {
 	if edge == nil {

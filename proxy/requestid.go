@@ -1,6 +1,10 @@
 package proxy
 
-import "math/rand/v2"
+import (
+	"math/rand/v2"
+
+	"github.com/valyala/fasthttp"
+)
 
 // maxRequestIDLength bounds a client's X-Request-Id that is passed on.
 const maxRequestIDLength = 128
@@ -33,4 +37,15 @@ func appendRequestID(dst []byte) []byte {
 		}
 	}
 	return dst
+}
+
+// AppendRequestID appends the request id of a request with header h to dst:
+// the client's X-Request-Id when it is well formed, else a new one. The
+// edge keeps its own in scratch memory (requestID); this is for the
+// service's other answers.
+func AppendRequestID(dst []byte, h *fasthttp.RequestHeader) []byte {
+	if v := h.Peek(HeaderRequestID); validRequestID(v) {
+		return append(dst, v...)
+	}
+	return appendRequestID(dst)
 }
