@@ -35,6 +35,21 @@ type lines struct {
 	ambiguous bool // a credential header in a look-alike spelling, or too many lines
 	overrides [maxOverrides]string
 	nOverride int
+	originals [len(originalHeaders)]uint8 // lines of each header naming the original request
+}
+
+// originalHeaders name the request an ingress asks forward-auth about.
+var originalHeaders = [...]string{HeaderForwardedURI, HeaderOriginalURI, HeaderForwardedMethod, HeaderOriginalMethod}
+
+// repeatedOriginal reports a header naming the original request in more
+// than one line.
+func (l *lines) repeatedOriginal() bool {
+	for _, n := range l.originals {
+		if n > 1 {
+			return true
+		}
+	}
+	return false
 }
 
 // credentials are the credentials the request presents, one per line.
@@ -67,6 +82,12 @@ func (l *lines) add(k, v []byte) {
 	if isMethodOverride(k) && l.nOverride < len(l.overrides) {
 		l.overrides[l.nOverride] = bytesString(v)
 		l.nOverride++
+		return
+	}
+	for i, name := range originalHeaders {
+		if len(k) == len(name) && foldEqual(k, name) && l.originals[i] < 2 {
+			l.originals[i]++
+		}
 	}
 }
 

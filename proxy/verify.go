@@ -46,7 +46,9 @@ func (h *Handler) Verify(rc *fasthttp.RequestCtx, path string) error {
 	rc.Response.Header.SetBytesV(HeaderRequestID, at.requestID)
 	rc.Response.Header.Set(fasthttp.HeaderCacheControl, "no-store")
 
-	o, err := original(rc, path, h.trust.contains(peer), s)
+	var l lines
+	scanLines(&rc.Request.Header, &l)
+	o, err := original(rc, &l, path, h.trust.contains(peer), s)
 	if err != nil {
 		return err
 	}
@@ -54,8 +56,6 @@ func (h *Handler) Verify(rc *fasthttp.RequestCtx, path string) error {
 	// The ingress forwards the client's request with every header it
 	// has, method overrides included, so the request is decided for each
 	// method the upstream may act on.
-	var l lines
-	scanLines(&rc.Request.Header, &l)
 	var rd readings
 	rd.add(o.method)
 	for _, v := range l.overrides[:l.nOverride] {
@@ -101,17 +101,15 @@ type originalRequest struct {
 // original is the request an ingress asks about. From a trusted peer each
 // of the four headers that name it may come in one line only: a second
 // line is a client's header passed on beside the ingress's own.
-func original(rc *fasthttp.RequestCtx, path string, trusted bool, s *scratch) (originalRequest, error) {
+func original(rc *fasthttp.RequestCtx, l *lines, path string, trusted bool, s *scratch) (originalRequest, error) {
 	o := originalRequest{method: bytesString(rc.Method())}
 	if trusted {
+		if l.repeatedOriginal() {
+			return o, ErrAmbiguousOriginal
+		}
 		h := &rc.Request.Header
 		fwd, orig := h.Peek(HeaderForwardedURI), h.Peek(HeaderOriginalURI)
 		fwdMethod, origMethod := h.Peek(HeaderForwardedMethod), h.Peek(HeaderOriginalMethod)
-		for _, name := range [...]string{HeaderForwardedURI, HeaderOriginalURI, HeaderForwardedMethod, HeaderOriginalMethod} {
-			if len(h.PeekAll(name)) > 1 {
-				return o, ErrAmbiguousOriginal
-			}
-		}
 		uri, m := fwd, fwdMethod
 		switch {
 		case len(fwd) > 0 && len(orig) > 0:
