@@ -77,7 +77,13 @@ func startService(t testing.TB, url string, policy authn.LimitPolicy) *service {
 func startServiceWith(t testing.TB, url string, policy authn.LimitPolicy, params authn.PasswordParams) *service {
 	t.Helper()
 	clk := &clock{t: time.Now().UTC()}
-	api := newTestAPI(t, url, policy, params, clk.Now)
+	return serveAPI(t, newTestAPI(t, url, policy, params, clk.Now), clk)
+}
+
+// serveAPI runs api (made by newTestAPI with clk's time, then adjusted) on
+// a real listener.
+func serveAPI(t testing.TB, api *handlers.API, clk *clock) *service {
+	t.Helper()
 	st, log := api.Store, api.Log
 	srv := handlers.NewServer(handlers.NewRouter(api).Handler, log)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
