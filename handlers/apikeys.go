@@ -98,7 +98,7 @@ func (a *API) createKey(ctx context.Context, rc *fasthttp.RequestCtx, u authn.Au
 	if err := a.Store.CreateAPIKey(ctx, k); err != nil {
 		return err
 	}
-	a.Log.Info("api key created", "user_id", u.ID, "key_id", k.ID, "key_prefix", k.Prefix)
+	a.Log.Info("api key created", "user_id", u.ID, "key_id", k.ID, "key_prefix", k.Prefix, "request_id", requestID(rc))
 	writeJSON(rc, fasthttp.StatusCreated, createdKeyJSON{
 		ID: k.ID, Name: k.Name, Key: raw, Prefix: k.Prefix, Scopes: k.Scopes,
 		ExpiresAt: optionalTimestamp(k.ExpiresAt), CreatedAt: timestamp(k.CreatedAt),
@@ -115,7 +115,7 @@ func (a *API) deleteKey(ctx context.Context, rc *fasthttp.RequestCtx, u authn.Au
 	if err != nil {
 		return err
 	}
-	a.Log.Info("api key deleted", "user_id", u.ID, "key_id", k.ID, "key_prefix", k.Prefix)
+	a.Log.Info("api key deleted", "user_id", u.ID, "key_id", k.ID, "key_prefix", k.Prefix, "request_id", requestID(rc))
 	rc.SetStatusCode(fasthttp.StatusNoContent)
 	return nil
 }

@@ -164,7 +164,8 @@ func (a *API) cliPageError(rc *fasthttp.RequestCtx, err error) error {
 	}
 	e := toError(err)
 	if e.Status >= 500 {
-		a.Log.Error("request failed", "status", e.Status, "method", string(rc.Method()), "path", string(rc.Path()), "err", err)
+		a.Log.Error("request failed", "status", e.Status, "method", string(rc.Method()), "path", string(rc.Path()),
+			"request_id", requestID(rc), "err", err)
 	}
 	if e.RetryAfter > 0 {
 		secs := int64(math.Ceil(e.RetryAfter.Seconds()))
@@ -209,6 +210,7 @@ func (a *API) renderCLIPage(rc *fasthttp.RequestCtx, status int, d cliPageData) 
 // version (the ?v= the page links) may be cached for good; any other only
 // after revalidation, so that an upgrade is never masked by a stale copy.
 func (a *API) cliAsset(rc *fasthttp.RequestCtx) {
+	answerRequestID(rc)
 	name, _ := rc.UserValue("name").(string)
 	asset, ok := cliAssets[name]
 	if !ok {

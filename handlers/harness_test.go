@@ -145,6 +145,13 @@ func (s *service) do(method, path string, body any, headers ...string) reply {
 	for i := 0; i+1 < len(headers); i += 2 {
 		req.Header.Set(headers[i], headers[i+1])
 	}
+	return s.send(req)
+}
+
+// send sends req as it is and decodes the answer.
+func (s *service) send(req *http.Request) reply {
+	s.t.Helper()
+	method, path := req.Method, req.URL.Path
 	resp, err := s.http.Do(req)
 	if err != nil {
 		s.t.Fatalf("%s %s: %v", method, path, err)

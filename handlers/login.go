@@ -63,7 +63,7 @@ func (a *API) signup(ctx context.Context, rc *fasthttp.RequestCtx) error {
 	if err := a.Store.CreateUser(ctx, u); err != nil {
 		return err
 	}
-	a.Log.Info("signup", "user_id", u.ID, "client", a.clientAddr(rc))
+	a.Log.Info("signup", "user_id", u.ID, "client", a.clientAddr(rc), "request_id", requestID(rc))
 	writeJSON(rc, fasthttp.StatusCreated, userObject(u))
 	return nil
 }

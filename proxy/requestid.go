@@ -1,6 +1,10 @@
 package proxy
 
-import "math/rand/v2"
+import (
+	"math/rand/v2"
+
+	"github.com/valyala/fasthttp"
+)
 
 // maxRequestIDLength bounds a client's X-Request-Id that is passed on.
 const maxRequestIDLength = 128
@@ -33,4 +37,15 @@ func appendRequestID(dst []byte) []byte {
 		}
 	}
 	return dst
+}
+
+// AppendRequestID appends the request id of a request with header h: the
+// client's X-Request-Id when well formed (the rule of the edge), else a new
+// one. The Authentication API answers with it, so that every answer of the
+// service carries an id chosen by one rule.
+func AppendRequestID(dst []byte, h *fasthttp.RequestHeader) []byte {
+	if v := h.Peek(HeaderRequestID); validRequestID(v) {
+		return append(dst, v...)
+	}
+	return appendRequestID(dst)
 }
