@@ -216,14 +216,17 @@ type catalogIdentity struct {
 }
 
 // verify checks a catalog token: length, algorithm pinned to the key its kid
-// names, signature, exp (required), iat, nbf, iss and aud when configured,
-// and the identity claims.
+// names, signature, no crit header, exp (required), iat, nbf (JSON numbers
+// all), iss and aud when configured, and the identity claims.
 func (a *CatalogAuthenticator) verify(ctx context.Context, tok string) (catalogIdentity, error) {
 	if len(tok) > MaxTokenLength {
 		return catalogIdentity{}, fmt.Errorf("%w: longer than %d bytes", ErrInvalidToken, MaxTokenLength)
 	}
 	var claims catalogClaims
 	if _, err := a.parser.ParseWithClaims(tok, &claims, a.keys.keyfunc(ctx)); err != nil {
+		return catalogIdentity{}, fmt.Errorf("%w: %w", ErrInvalidToken, err)
+	}
+	if err := checkJOSE(tok); err != nil {
 		return catalogIdentity{}, fmt.Errorf("%w: %w", ErrInvalidToken, err)
 	}
 	ident, err := identityOf(&claims)

@@ -24,9 +24,12 @@ func (e *RateLimitedError) Error() string {
 func (e *RateLimitedError) Is(target error) bool { return target == ErrRateLimited }
 
 // Counter counts events per key in fixed windows (cache.Counter satisfies it).
+// Incr must be atomic (increment and read in one step, across replicas when
+// shared): the limits reserve with it.
 type Counter interface {
 	Incr(ctx context.Context, key string, window time.Duration) (int64, time.Duration, error)
 	Get(ctx context.Context, key string) (int64, time.Duration, error)
+	Decr(ctx context.Context, key string) error
 }
 
 // Limit is a number of events allowed per window.
@@ -62,22 +65,61 @@ type Limits struct {
 func accountKey(email string) string { return "fail:acct:" + strings.ToLower(email) }
 func addressKey(addr string) string  { return "fail:addr:" + addr }
 
-// CheckLogin refuses a password attempt when the account or the address has
-// used up its failures.
-func (l *Limits) CheckLogin(ctx context.Context, email, addr string) error {
-	if err := l.check(ctx, accountKey(email), l.Policy.FailuresPerAccount); err != nil {
-		return err
-	}
-	return l.check(ctx, addressKey(addr), l.Policy.FailuresPerAddress)
+// Attempt is a password attempt reserved against the failure limits of
+// its account and address. A reservation counts as a failure until it is
+// released, so that attempts in flight count too: without that, every
+// attempt that started before the first failure was counted would get its
+// guess. Keep it (do nothing) when the password was wrong; Release it when
+// the outcome was not a failure (right password, or no verdict at all).
+type Attempt struct {
+	l    *Limits
+	keys []string // reserved keys, released in order
 }
 
-// LoginFailed counts a failed password attempt against account and address.
-func (l *Limits) LoginFailed(ctx context.Context, email, addr string) error {
-	if _, _, err := l.Counter.Incr(ctx, accountKey(email), l.Policy.FailuresPerAccount.Window); err != nil {
-		return err
+// ReserveLogin reserves one failure of account email and address addr
+// before the password is checked, refusing with *RateLimitedError when
+// either has used up its failures (counting the attempts in flight). Each
+// reservation is one atomic increment compared with the limit afterwards,
+// so parallel attempts cannot all slip under it.
+func (l *Limits) ReserveLogin(ctx context.Context, email, addr string) (*Attempt, error) {
+	a := &Attempt{l: l}
+	for _, r := range [...]struct {
+		key string
+		lim Limit
+	}{
+		{accountKey(email), l.Policy.FailuresPerAccount},
+		{addressKey(addr), l.Policy.FailuresPerAddress},
+	} {
+		n, reset, err := l.Counter.Incr(ctx, r.key, r.lim.Window)
+		if err != nil {
+			a.Release(ctx)
+			return nil, err
+		}
+		a.keys = append(a.keys, r.key)
+		if n > r.lim.N {
+			// A refused attempt is no guess: it gives its place back.
+			a.Release(ctx)
+			return nil, &RateLimitedError{RetryAfter: reset}
+		}
 	}
-	_, _, err := l.Counter.Incr(ctx, addressKey(addr), l.Policy.FailuresPerAddress.Window)
-	return err
+	return a, nil
+}
+
+// Release gives the reservation back. It is safe to call more than once
+// and on a nil *Attempt. A failure to release only leaves the attempt
+// counted, which errs on the side of the limit; it is returned for the log.
+func (a *Attempt) Release(ctx context.Context) error {
+	if a == nil {
+		return nil
+	}
+	var errs []error
+	for _, k := range a.keys {
+		if err := a.l.Counter.Decr(ctx, k); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	a.keys = nil
+	return errors.Join(errs...)
 }
 
 // Take counts one request of kind a from addr and refuses it past the limit.
@@ -91,17 +133,6 @@ func (l *Limits) Take(ctx context.Context, a Action, addr string) error {
 		return err
 	}
 	if n > lim.N {
-		return &RateLimitedError{RetryAfter: reset}
-	}
-	return nil
-}
-
-func (l *Limits) check(ctx context.Context, key string, lim Limit) error {
-	n, reset, err := l.Counter.Get(ctx, key)
-	if err != nil {
-		return err
-	}
-	if n >= lim.N {
 		return &RateLimitedError{RetryAfter: reset}
 	}
 	return nil

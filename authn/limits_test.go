@@ -35,8 +35,25 @@ func mustAllow(t *testing.T, what string, err error) {
 	}
 }
 
-func TestCheckLoginPerAccount(t *testing.T) {
-	ctx := context.Background()
+// probe asks whether a password attempt would be let through, without
+// counting it (a reservation given back, as after a right password).
+func probe(l *authn.Limits, email, addr string) error {
+	a, err := l.ReserveLogin(context.Background(), email, addr)
+	if err == nil {
+		err = a.Release(context.Background())
+	}
+	return err
+}
+
+// fail is a wrong password: the reservation is kept.
+func fail(t *testing.T, l *authn.Limits, email, addr string) {
+	t.Helper()
+	if _, err := l.ReserveLogin(context.Background(), email, addr); err != nil {
+		t.Fatalf("reserving a failure of %s from %s: %v", email, addr, err)
+	}
+}
+
+func TestReserveLoginPerAccount(t *testing.T) {
 	l := newLimits(authn.LimitPolicy{
 		FailuresPerAccount: authn.Limit{N: 3, Window: time.Hour},
 		FailuresPerAddress: authn.Limit{N: 100, Window: time.Hour},
@@ -45,33 +62,60 @@ func TestCheckLoginPerAccount(t *testing.T) {
 	// one account.
 	emails := []string{"Alice@Example.com", "alice@example.com", "ALICE@EXAMPLE.COM"}
 	for i, email := range emails {
-		mustAllow(t, "before failure "+email, l.CheckLogin(ctx, "alice@example.com", "10.0.0.9"))
-		if err := l.LoginFailed(ctx, email, fmt.Sprintf("10.0.0.%d", i+1)); err != nil {
-			t.Fatal(err)
-		}
+		mustAllow(t, "before failure "+email, probe(l, "alice@example.com", "10.0.0.9"))
+		fail(t, l, email, fmt.Sprintf("10.0.0.%d", i+1))
 	}
-	mustLimited(t, "account after 3 failures", l.CheckLogin(ctx, "aLiCe@example.com", "10.0.0.9"), time.Hour)
-	mustLimited(t, "account after 3 failures, lower case", l.CheckLogin(ctx, "alice@example.com", "192.0.2.1"), time.Hour)
-	mustAllow(t, "another account", l.CheckLogin(ctx, "bob@example.com", "10.0.0.1"))
+	mustLimited(t, "account after 3 failures", probe(l, "aLiCe@example.com", "10.0.0.9"), time.Hour)
+	mustLimited(t, "account after 3 failures, lower case", probe(l, "alice@example.com", "192.0.2.1"), time.Hour)
+	mustAllow(t, "another account", probe(l, "bob@example.com", "10.0.0.1"))
 }
 
-func TestCheckLoginPerAddress(t *testing.T) {
-	ctx := context.Background()
+func TestReserveLoginPerAddress(t *testing.T) {
 	l := newLimits(authn.LimitPolicy{
 		FailuresPerAccount: authn.Limit{N: 100, Window: time.Hour},
 		FailuresPerAddress: authn.Limit{N: 2, Window: time.Minute},
 	})
 	// One address guessing at many accounts.
 	for _, email := range []string{"a@example.com", "b@example.com"} {
-		mustAllow(t, "before failure", l.CheckLogin(ctx, email, "203.0.113.7"))
-		if err := l.LoginFailed(ctx, email, "203.0.113.7"); err != nil {
-			t.Fatal(err)
-		}
+		mustAllow(t, "before failure", probe(l, email, "203.0.113.7"))
+		fail(t, l, email, "203.0.113.7")
 	}
-	mustLimited(t, "address after 2 failures", l.CheckLogin(ctx, "c@example.com", "203.0.113.7"), time.Minute)
+	mustLimited(t, "address after 2 failures", probe(l, "c@example.com", "203.0.113.7"), time.Minute)
 	// The accounts themselves are not locked, from elsewhere.
-	mustAllow(t, "same account, other address", l.CheckLogin(ctx, "a@example.com", "203.0.113.8"))
-	mustAllow(t, "new account, other address", l.CheckLogin(ctx, "c@example.com", "203.0.113.8"))
+	mustAllow(t, "same account, other address", probe(l, "a@example.com", "203.0.113.8"))
+	mustAllow(t, "new account, other address", probe(l, "c@example.com", "203.0.113.8"))
+}
+
+// TestReserveLoginInFlight: reservations count while they are held, a
+// refused one takes no place, and a released one gives its place back.
+func TestReserveLoginInFlight(t *testing.T) {
+	ctx := context.Background()
+	l := newLimits(authn.LimitPolicy{
+		FailuresPerAccount: authn.Limit{N: 3, Window: time.Hour},
+		FailuresPerAddress: authn.Limit{N: 100, Window: time.Hour},
+	})
+	var held []*authn.Attempt
+	for i := range 3 {
+		a, err := l.ReserveLogin(ctx, "dan@example.com", fmt.Sprintf("10.0.1.%d", i))
+		mustAllow(t, "reservation within the limit", err)
+		held = append(held, a)
+	}
+	for range 5 {
+		mustLimited(t, "while three are in flight", probe(l, "dan@example.com", "10.0.1.9"), time.Hour)
+	}
+	mustAllow(t, "release", held[0].Release(ctx))
+	mustAllow(t, "release twice is harmless", held[0].Release(ctx))
+	mustAllow(t, "one place given back", probe(l, "dan@example.com", "10.0.1.9"))
+	fail(t, l, "dan@example.com", "10.0.1.9")
+	mustLimited(t, "the place taken by a failure", probe(l, "dan@example.com", "10.0.1.9"), time.Hour)
+	// An address refusal gives the account's reservation back too.
+	l = newLimits(authn.LimitPolicy{
+		FailuresPerAccount: authn.Limit{N: 1, Window: time.Hour},
+		FailuresPerAddress: authn.Limit{N: 1, Window: time.Hour},
+	})
+	fail(t, l, "eve@example.com", "10.0.2.1")
+	mustLimited(t, "address used up", probe(l, "fay@example.com", "10.0.2.1"), time.Hour)
+	mustAllow(t, "the account refused by address kept no place", probe(l, "fay@example.com", "10.0.2.2"))
 }
 
 func TestTake(t *testing.T) {

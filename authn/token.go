@@ -88,8 +88,8 @@ func (t *Tokens) Issue(userID string, now time.Time) (token string, expiresAt ti
 	return token, expiresAt, nil
 }
 
-// Verify checks token (signature, algorithm, exp, iat, sub, and iss when
-// present) and returns
+// Verify checks token (signature, algorithm, no crit header, exp, iat and
+// nbf as JSON numbers, sub, and iss when present) and returns
 // the user id it was issued to. Every failure wraps ErrInvalidToken; it does
 // not look at whether the user still exists or is enabled.
 func (t *Tokens) Verify(token string) (userID string, err error) {
@@ -99,6 +99,9 @@ func (t *Tokens) Verify(token string) (userID string, err error) {
 	var claims jwt.RegisteredClaims
 	_, err = t.parser.ParseWithClaims(token, &claims, t.key)
 	if err != nil {
+		return "", fmt.Errorf("%w: %w", ErrInvalidToken, err)
+	}
+	if err := checkJOSE(token); err != nil {
 		return "", fmt.Errorf("%w: %w", ErrInvalidToken, err)
 	}
 	if claims.Subject == "" {

@@ -15,6 +15,11 @@ type Counter interface {
 	Incr(ctx context.Context, key string, window time.Duration) (n int64, reset time.Duration, err error)
 	// Get returns key's count in its current window (0 when none is open).
 	Get(ctx context.Context, key string) (n int64, reset time.Duration, err error)
+	// Decr takes one back from key's count in its current window, so that
+	// a reservation (Incr before the work, compared with the limit) can be
+	// given back when the outcome does not count. It never opens a window,
+	// never moves the window's end and never goes below zero.
+	Decr(ctx context.Context, key string) error
 }
 
 // DefaultLocalCounterSize bounds the keys an in-process counter tracks, so
@@ -59,6 +64,19 @@ func (c *LocalCounter) Incr(_ context.Context, key string, length time.Duration)
 		return old, otter.WriteOp
 	})
 	return w.n, w.reset.Sub(now), nil
+}
+
+// Decr implements Counter.
+func (c *LocalCounter) Decr(_ context.Context, key string) error {
+	now := c.now()
+	c.windows.Compute(key, func(old window, found bool) (window, otter.ComputeOp) {
+		if !found || !now.Before(old.reset) || old.n <= 0 {
+			return old, otter.CancelOp
+		}
+		old.n--
+		return old, otter.WriteOp
+	})
+	return nil
 }
 
 // Get implements Counter.

@@ -112,3 +112,38 @@ func TestLocalCounterConcurrent(t *testing.T) {
 		t.Fatalf("count = %d, want %d: increments were lost", n, workers*each)
 	}
 }
+
+// Decr gives one back within the open window, never below zero, never
+// opening a window or moving its end.
+func TestLocalCounterDecr(t *testing.T) {
+	testDecr(t, cache.NewLocalCounter(1024))
+}
+
+func testDecr(t *testing.T, c cache.Counter) {
+	t.Helper()
+	ctx := context.Background()
+	if err := c.Decr(ctx, "unseen"); err != nil {
+		t.Fatal(err)
+	}
+	if n, reset, _ := c.Get(ctx, "unseen"); n != 0 || reset != 0 {
+		t.Fatalf("Decr of an unseen key opened a window: %d, %v", n, reset)
+	}
+	c.Incr(ctx, "k", time.Minute)
+	_, before, _ := c.Incr(ctx, "k", time.Minute)
+	if err := c.Decr(ctx, "k"); err != nil {
+		t.Fatal(err)
+	}
+	n, after, err := c.Get(ctx, "k")
+	if err != nil || n != 1 || after <= 0 || after > before {
+		t.Fatalf("after Decr: %d, reset %v (before %v), %v; want 1, same window", n, after, before, err)
+	}
+	for range 3 {
+		c.Decr(ctx, "k")
+	}
+	if n, _, _ := c.Get(ctx, "k"); n != 0 {
+		t.Fatalf("count after more Decr than Incr = %d, want 0", n)
+	}
+	if n, _, _ := c.Incr(ctx, "k", time.Minute); n != 1 {
+		t.Fatalf("Incr after Decr to zero = %d, want 1", n)
+	}
+}

@@ -23,8 +23,20 @@ end
 return {n, left}
 `)
 
+// decrScript takes one back from a window that is still open: DECR keeps
+// the key's expiry, and a key that is gone (the window ended) is not
+// recreated without one.
+var decrScript = rueidis.NewLuaScript(`
+local n = tonumber(redis.call('GET', KEYS[1]))
+if n and n > 0 then
+	return redis.call('DECR', KEYS[1])
+end
+return 0
+`)
+
 // RedisCounter is a Counter in Redis, so that every replica counts towards
-// one limit. Each Incr is one atomic script run.
+// one limit. Each Incr and each Decr is one atomic script run, so a count
+// compared with a limit is exact across replicas.
 type RedisCounter struct {
 	client  rueidis.Client
 	prefix  string
@@ -64,6 +76,23 @@ func (c *RedisCounter) Incr(ctx context.Context, key string, window time.Duratio
 	}
 	c.succeeded()
 	return vals[0], time.Duration(vals[1]) * time.Millisecond, nil
+}
+
+// Decr implements Counter.
+func (c *RedisCounter) Decr(ctx context.Context, key string) error {
+	if c.skip() {
+		return c.fallback.Decr(ctx, key)
+	}
+	rctx, cancel := context.WithTimeout(ctx, c.timeout)
+	defer cancel()
+	if err := decrScript.Exec(rctx, c.client, []string{c.prefix + key}, nil).Error(); err != nil {
+		if c.failed(ctx, err) {
+			return c.fallback.Decr(ctx, key)
+		}
+		return fmt.Errorf("%w: redis counter: %w", store.ErrUnavailable, err)
+	}
+	c.succeeded()
+	return nil
 }
 
 // Get implements Counter.

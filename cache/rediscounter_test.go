@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -108,6 +109,9 @@ func TestRedisCounterDown(t *testing.T) {
 	if _, _, err := c.Get(ctx, "k"); !errors.Is(err, store.ErrUnavailable) {
 		t.Fatalf("Get with Redis down: %v, want ErrUnavailable", err)
 	}
+	if err := c.Decr(ctx, "k"); !errors.Is(err, store.ErrUnavailable) {
+		t.Fatalf("Decr with Redis down: %v, want ErrUnavailable", err)
+	}
 }
 
 // The cache's Counter is the shared one when Redis is configured.
@@ -120,5 +124,51 @@ func TestStoreCounterShared(t *testing.T) {
 	a.Counter().Incr(ctx, "fail:acct:x@example.com", time.Minute)
 	if n, _, err := b.Counter().Incr(ctx, "fail:acct:x@example.com", time.Minute); err != nil || n != 2 {
 		t.Fatalf("second replica's Incr = %d, %v; want 2", n, err)
+	}
+}
+
+// Decr in Redis: the same rules, and the window keeps its end.
+func TestRedisCounterDecr(t *testing.T) {
+	url := cachetest.RedisURL(t)
+	testDecr(t, cache.NewRedisCounter(newClient(t, url), cachetest.Prefix(t)))
+}
+
+// Reservations across replicas: parallel reservations (Incr, compare,
+// Decr when over the limit) admit exactly the limit.
+func TestRedisCounterReservations(t *testing.T) {
+	url := cachetest.RedisURL(t)
+	prefix := cachetest.Prefix(t)
+	a := cache.NewRedisCounter(newClient(t, url), prefix)
+	b := cache.NewRedisCounter(newClient(t, url), prefix)
+	ctx := context.Background()
+	const limit, attempts = 5, 60
+	var admitted atomic.Int64
+	var wg sync.WaitGroup
+	for i := range attempts {
+		c := a
+		if i%2 == 1 {
+			c = b
+		}
+		wg.Go(func() {
+			n, _, err := c.Incr(ctx, "r", time.Minute)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			if n > limit {
+				if err := c.Decr(ctx, "r"); err != nil {
+					t.Error(err)
+				}
+				return
+			}
+			admitted.Add(1)
+		})
+	}
+	wg.Wait()
+	if admitted.Load() != limit {
+		t.Fatalf("admitted %d, want %d", admitted.Load(), limit)
+	}
+	if n, _, _ := a.Get(ctx, "r"); n != limit {
+		t.Fatalf("count after the refused gave back = %d, want %d", n, limit)
 	}
 }

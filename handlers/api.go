@@ -62,6 +62,7 @@ const requestTimeout = 30 * time.Second
 // handle adapts a handler that returns an error to fasthttp.
 func (a *API) handle(h handlerFunc) fasthttp.RequestHandler {
 	return func(rc *fasthttp.RequestCtx) {
+		answerRequestID(rc)
 		if err := readBody(rc, a.MaxBodyBytes); err != nil {
 			writeError(rc, a.Log, err)
 			return

@@ -19,7 +19,6 @@ import (
 const (
 	maxKeyNameLength = 100 // code points
 	maxScopes        = 32
-	maxScopeLength   = 64
 	maxExpiresInDays = 3650
 )
 
@@ -98,7 +97,7 @@ func (a *API) createKey(ctx context.Context, rc *fasthttp.RequestCtx, u authn.Au
 	if err := a.Store.CreateAPIKey(ctx, k); err != nil {
 		return err
 	}
-	a.Log.Info("api key created", "user_id", u.ID, "key_id", k.ID, "key_prefix", k.Prefix)
+	a.Log.Info("api key created", "user_id", u.ID, "key_id", k.ID, "key_prefix", k.Prefix, "request_id", requestID(rc))
 	writeJSON(rc, fasthttp.StatusCreated, createdKeyJSON{
 		ID: k.ID, Name: k.Name, Key: raw, Prefix: k.Prefix, Scopes: k.Scopes,
 		ExpiresAt: optionalTimestamp(k.ExpiresAt), CreatedAt: timestamp(k.CreatedAt),
@@ -115,7 +114,7 @@ func (a *API) deleteKey(ctx context.Context, rc *fasthttp.RequestCtx, u authn.Au
 	if err != nil {
 		return err
 	}
-	a.Log.Info("api key deleted", "user_id", u.ID, "key_id", k.ID, "key_prefix", k.Prefix)
+	a.Log.Info("api key deleted", "user_id", u.ID, "key_id", k.ID, "key_prefix", k.Prefix, "request_id", requestID(rc))
 	rc.SetStatusCode(fasthttp.StatusNoContent)
 	return nil
 }
@@ -133,17 +132,19 @@ func newAPIKey(userID, name string, scopes []string, expires *time.Time, now tim
 	}, nil
 }
 
-// validScopes checks 1 to 32 scopes of [a-z0-9:._*-], 1 to 64 characters
-// each, and drops repeats.
+// validScopes checks 1 to 32 scopes, each valid by authn.ValidScope, and
+// drops repeats.
 func validScopes(in []string) ([]string, error) {
-	bad := validationError("scopes must be 1 to 32 strings of 1 to 64 characters from a-z 0-9 : . _ * -")
 	if len(in) == 0 || len(in) > maxScopes {
-		return nil, bad
+		return nil, errScopes
 	}
 	out := make([]string, 0, len(in))
 	for _, s := range in {
-		if len(s) == 0 || len(s) > maxScopeLength || strings.ContainsFunc(s, func(r rune) bool { return !scopeRune(r) }) {
-			return nil, bad
+		switch err := authn.ValidScope(s); {
+		case errors.Is(err, authn.ErrScopeWildcard):
+			return nil, errScopeWildcard
+		case err != nil:
+			return nil, errScopes
 		}
 		if !slices.Contains(out, s) {
 			out = append(out, s)
@@ -152,6 +153,7 @@ func validScopes(in []string) ([]string, error) {
 	return out, nil
 }
 
-func scopeRune(r rune) bool {
-	return r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || strings.ContainsRune(":._*-", r)
-}
+var (
+	errScopes        = validationError("scopes must be 1 to 32 strings of 1 to 64 characters from a-z 0-9 : . _ * -")
+	errScopeWildcard = validationError("`*` is only valid alone; name each scope.")
+)

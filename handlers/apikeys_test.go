@@ -109,3 +109,44 @@ func TestAPIKeys(t *testing.T) {
 		expect(t, s.do("GET", "/api/v1/user", nil, "X-API-Key", short), 401, "INVALID_API_KEY")
 	})
 }
+
+// TestKeyScopeWildcards: '*' is a scope only alone. A key asking for a
+// wildcard inside a scope is refused with a message that says so, and no
+// key is made; "*" alone, and next to named scopes, is kept.
+func TestKeyScopeWildcards(t *testing.T) {
+	s := startService(t, storeURLForOneStore(t), testPolicy())
+	token := s.signupLogin("wild@example.com")
+	auth := []string{"Authorization", "Bearer " + token}
+	for _, tc := range []struct {
+		name   string
+		scopes []string
+		msg    string // "" : created
+	}{
+		{"all", []string{"*"}, ""},
+		{"all and named", []string{"*", "apps:read"}, ""},
+		{"named", []string{"apps:read", "apps:write"}, ""},
+		{"trailing wildcard", []string{"apps:*"}, "`*` is only valid alone"},
+		{"leading wildcard", []string{"*:read"}, "`*` is only valid alone"},
+		{"double star", []string{"**"}, "`*` is only valid alone"},
+		{"wildcard after a good scope", []string{"apps:read", "billing:*"}, "`*` is only valid alone"},
+		{"glued star", []string{"apps*"}, "`*` is only valid alone"},
+		{"bad characters", []string{"Apps:*"}, "scopes must be"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			name := "wild " + tc.name
+			r := s.do("POST", "/api/v1/api-keys", map[string]any{"name": name, "scopes": tc.scopes}, auth...)
+			if tc.msg == "" {
+				expect(t, r, 201, "")
+				return
+			}
+			expect(t, r, 400, "VALIDATION_ERROR")
+			e, _ := r.body["error"].(map[string]any)
+			if m, _ := e["message"].(string); !strings.Contains(m, tc.msg) {
+				t.Fatalf("message %q, want it to say %q", m, tc.msg)
+			}
+			if l := s.do("GET", "/api/v1/api-keys", nil, auth...); strings.Contains(string(l.raw), name) {
+				t.Fatal("a refused key was made")
+			}
+		})
+	}
+}

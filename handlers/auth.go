@@ -54,7 +54,7 @@ func (a *API) resolve(ctx context.Context, rc *fasthttp.RequestCtx) (authn.AuthU
 		return u, err
 	}
 	e := authn.AuditEventFor(c)
-	e.Source, e.Path = "api", string(rc.Path())
+	e.Source, e.Path, e.RequestID = "api", string(rc.Path()), requestID(rc)
 	e.Client = proxy.ClientAddr(rc, a.Trusted)
 	if err != nil {
 		e.Outcome, e.Code, e.Reason = "denied", toError(err).Code, err.Error()
@@ -75,7 +75,7 @@ func (a *API) record(e authn.AuditEvent) {
 	attrs := []any{"outcome", e.Outcome, "source", e.Source, "client", e.Client.String(), "path", e.Path}
 	for _, kv := range [...][2]string{
 		{"method", e.Method}, {"code", e.Code}, {"user_id", e.UserID}, {"key_id", e.KeyID},
-		{"key_prefix", e.KeyPrefix}, {"reason", e.Reason},
+		{"key_prefix", e.KeyPrefix}, {"request_id", e.RequestID}, {"reason", e.Reason},
 	} {
 		if kv[1] != "" {
 			attrs = append(attrs, kv[0], kv[1])

@@ -35,7 +35,12 @@ func (a *API) cliInitiate(ctx context.Context, rc *fasthttp.RequestCtx) error {
 		return err
 	}
 	var req initiateRequest
-	// The body is optional here: a bare POST starts an unnamed login.
+	// The body is optional here: a bare POST starts an unnamed login. A
+	// declared type must still be JSON, body or not, as on every endpoint
+	// that reads one.
+	if err := checkJSONType(rc); err != nil {
+		return err
+	}
 	if len(rc.PostBody()) > 0 {
 		if err := decodeBody(rc, &req); err != nil {
 			return err
@@ -175,7 +180,8 @@ func (a *API) cliComplete(ctx context.Context, rc *fasthttp.RequestCtx) error {
 	case err != nil:
 		return err
 	}
-	a.Log.Info("cli login completed", "user_id", u.ID, "key_id", k.ID, "key_prefix", k.Prefix, "client", a.clientAddr(rc))
+	a.Log.Info("cli login completed", "user_id", u.ID, "key_id", k.ID, "key_prefix", k.Prefix,
+		"client", a.clientAddr(rc), "request_id", requestID(rc))
 	writeJSON(rc, fasthttp.StatusOK, completeResponse{Success: true, APIKey: raw, User: userObject(u)})
 	return nil
 }

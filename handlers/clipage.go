@@ -10,6 +10,7 @@ import (
 	"encoding/hex"
 	"html/template"
 	"math"
+	"net/url"
 	"strconv"
 	"strings"
 
@@ -57,6 +58,11 @@ var (
 	cliAssets   = map[string]cliAsset{
 		"cli.js":  loadCLIAsset("cli.js", "text/javascript; charset=utf-8"),
 		"cli.css": loadCLIAsset("cli.css", "text/css; charset=utf-8"),
+		// Linked by the page, so that a browser asks for it instead of
+		// /favicon.ico: that path is not the service's (behind the edge it
+		// is the upstream's), and a 404 for it would be noise in every
+		// browser console and log.
+		"icon.svg": loadCLIAsset("icon.svg", "image/svg+xml"),
 	}
 )
 
@@ -106,8 +112,12 @@ type cliPageData struct {
 	Device    string
 	ExpiresAt string
 	ExpiresIn int // whole minutes left, at least 1
-	Script    cliAssetRef
-	Style     cliAssetRef
+	// Service is the host the user is authorizing a key for, so that a
+	// login link sent by someone else for another service stands out.
+	Service string
+	Script  cliAssetRef
+	Style   cliAssetRef
+	Icon    cliAssetRef
 }
 
 type cliAssetRef struct{ URL, Integrity string }
@@ -136,11 +146,39 @@ func (a *API) cliPage(ctx context.Context, rc *fasthttp.RequestCtx) error {
 	}
 	d := cliPageData{
 		Form: true, Title: "Authorize a CLI login",
-		Code: code, ShortCode: CLIShortCode(code), Device: s.DeviceName,
+		Code: code, ShortCode: CLIShortCode(code), Device: s.DeviceName, Service: a.serviceHost(rc),
 		ExpiresAt: s.ExpiresAt.UTC().Format("15:04 UTC"),
 		ExpiresIn: max(1, int(math.Ceil(s.ExpiresAt.Sub(a.Now()).Minutes()))),
 	}
 	return a.renderCLIPage(rc, fasthttp.StatusOK, d)
+}
+
+// serviceHost names the service on the page: the host of its configured
+// public URL (the base of auth_url), else the Host the browser asked for
+// when that names a plausible host. The template escapes it; a Host that
+// is not one is never shown.
+func (a *API) serviceHost(rc *fasthttp.RequestCtx) string {
+	if u, err := url.Parse(a.AuthURLBase); err == nil && u.Host != "" {
+		return u.Host
+	}
+	if h := string(rc.Host()); plausibleHost(h) {
+		return h
+	}
+	return "this service"
+}
+
+// plausibleHost allows a host[:port] of letters, digits and . - : [ ]
+// (IPv6 literals), at most 255 bytes.
+func plausibleHost(h string) bool {
+	if h == "" || len(h) > 255 {
+		return false
+	}
+	for _, c := range []byte(h) {
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || strings.IndexByte(".-:[]", c) >= 0) {
+			return false
+		}
+	}
+	return true
 }
 
 // cliPageHints tell the reader of an error page what to do next.
@@ -164,7 +202,8 @@ func (a *API) cliPageError(rc *fasthttp.RequestCtx, err error) error {
 	}
 	e := toError(err)
 	if e.Status >= 500 {
-		a.Log.Error("request failed", "status", e.Status, "method", string(rc.Method()), "path", string(rc.Path()), "err", err)
+		a.Log.Error("request failed", "status", e.Status, "method", string(rc.Method()), "path", string(rc.Path()),
+			"request_id", requestID(rc), "err", err)
 	}
 	if e.RetryAfter > 0 {
 		secs := int64(math.Ceil(e.RetryAfter.Seconds()))
@@ -185,7 +224,7 @@ func acceptsHTML(rc *fasthttp.RequestCtx) bool {
 }
 
 func (a *API) renderCLIPage(rc *fasthttp.RequestCtx, status int, d cliPageData) error {
-	d.Script, d.Style = assetRef("cli.js"), assetRef("cli.css")
+	d.Script, d.Style, d.Icon = assetRef("cli.js"), assetRef("cli.css"), assetRef("icon.svg")
 	var b bytes.Buffer
 	if err := cliTemplate.Execute(&b, d); err != nil {
 		return err // only a broken template fails; the adapter answers 500
@@ -209,6 +248,7 @@ func (a *API) renderCLIPage(rc *fasthttp.RequestCtx, status int, d cliPageData) 
 // version (the ?v= the page links) may be cached for good; any other only
 // after revalidation, so that an upgrade is never masked by a stale copy.
 func (a *API) cliAsset(rc *fasthttp.RequestCtx) {
+	answerRequestID(rc)
 	name, _ := rc.UserValue("name").(string)
 	asset, ok := cliAssets[name]
 	if !ok {
@@ -217,6 +257,8 @@ func (a *API) cliAsset(rc *fasthttp.RequestCtx) {
 	}
 	h := &rc.Response.Header
 	h.Set("X-Content-Type-Options", "nosniff")
+	// An asset opened as a document (the SVG icon can be) runs nothing.
+	h.Set("Content-Security-Policy", "default-src 'none'")
 	h.Set("ETag", `"`+asset.version+`"`)
 	if string(rc.QueryArgs().Peek("v")) == asset.version {
 		h.Set("Cache-Control", "public, max-age=31536000, immutable")

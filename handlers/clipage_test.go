@@ -35,12 +35,16 @@ var pageHeaders = map[string]string{
 // startPage runs the whole front (NewHandler) with the login page on and an
 // edge whose default upstream is a recorder, so that a test sees what would
 // have been forwarded.
-func startPage(t *testing.T, policy authn.LimitPolicy, servePage bool) (*service, *upstreamRecorder) {
+// edit, if given, adjusts the API before it serves.
+func startPage(t *testing.T, policy authn.LimitPolicy, servePage bool, edit ...func(*handlers.API)) (*service, *upstreamRecorder) {
 	t.Helper()
 	up := newUpstream(t)
 	clk := &clock{t: time.Now().UTC()}
 	api := newTestAPI(t, storeURLForOneStore(t), policy, testParams, clk.Now)
 	api.ServeCLIPage = servePage
+	for _, e := range edit {
+		e(api)
+	}
 	px, err := proxy.New(proxy.Options{
 		Upstream: up.srv.URL, DefaultAuth: config.AuthOptional,
 		Resolver: api.Resolver, Code: handlers.ErrorCode,
@@ -167,6 +171,9 @@ func TestCLIPageForm(t *testing.T) {
 		`<input type="hidden" name="code" value="` + code + `">`,
 		`type="email"`, `type="password"`,
 		"This link expires in 10 minutes",
+		`<p class="meta" id="expiry">`,
+		`on <strong id="service">dashboard.test</strong>`,
+		`<link rel="icon" href="cli/assets/icon.svg?v=`,
 	} {
 		if !strings.Contains(p.body, want) {
 			t.Errorf("page lacks %q:\n%s", want, p.body)
@@ -379,6 +386,92 @@ func TestCLIShortCode(t *testing.T) {
 	} {
 		if got := handlers.CLIShortCode(in); got != want {
 			t.Errorf("CLIShortCode(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+// TestCLIPageService: the page names the service the key is for: the host
+// of the configured base URL, else the Host asked for when it is one, never
+// as markup.
+func TestCLIPageService(t *testing.T) {
+	for _, tc := range []struct {
+		name, base, host, want string
+	}{
+		{"configured", "https://auth.example.com", "", "auth.example.com"},
+		{"configured with port and path", "https://auth.example.com:8443/edge/", "", "auth.example.com:8443"},
+		{"configured wins over Host", "https://auth.example.com", "evil.example", "auth.example.com"},
+		{"from Host", "", "login.example.test:47080", "login.example.test:47080"},
+		{"IPv6 Host", "", "[::1]:47080", "[::1]:47080"},
+		{"Host with markup", "", `x"><b>y`, "this service"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s, _ := startPage(t, testPolicy(), true, func(a *handlers.API) { a.AuthURLBase = tc.base })
+			code, _ := s.initiate("laptop")
+			host := tc.host
+			if host == "" {
+				host = strings.TrimPrefix(s.base, "http://")
+			}
+			raw := "GET /auth/cli?code=" + code + " HTTP/1.1\r\nHost: " + host + "\r\nAccept: text/html\r\nConnection: close\r\n\r\n"
+			status, body := rawExchange(t, s.base, raw)
+			if status == 400 && tc.want == "this service" {
+				return // refused before the page: nothing shown at all
+			}
+			if status != 200 {
+				t.Fatalf("status %d: %s", status, body)
+			}
+			if want := `<strong id="service">` + html.EscapeString(tc.want) + `</strong>`; !strings.Contains(body, want) {
+				t.Fatalf("page lacks %q:\n%s", want, body)
+			}
+			if strings.Contains(body, "<b>y") {
+				t.Fatal("the Host was rendered as markup")
+			}
+		})
+	}
+}
+
+// TestCLIPageIcon: the page links its own icon, so that a browser does not
+// ask for /favicon.ico (which is not the service's); the icon is served
+// like the other assets, under a policy that lets it run nothing.
+func TestCLIPageIcon(t *testing.T) {
+	s, up := startPage(t, testPolicy(), true)
+	for _, target := range []string{"/auth/cli?code=nope", "/auth/cli/assets/icon.svg"} {
+		p := s.get(target)
+		if target == "/auth/cli?code=nope" {
+			// Error pages link it too.
+			if !strings.Contains(p.body, `<link rel="icon" href="cli/assets/icon.svg?v=`) {
+				t.Fatalf("error page links no icon:\n%s", p.body)
+			}
+			continue
+		}
+		want, err := os.ReadFile("clipage/icon.svg")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if p.status != 200 || p.body != string(want) || p.header.Get("Content-Type") != "image/svg+xml" ||
+			p.header.Get("Content-Security-Policy") != "default-src 'none'" || p.header.Get("X-Content-Type-Options") != "nosniff" {
+			t.Fatalf("icon: %d %v", p.status, p.header)
+		}
+	}
+	if seen := up.take(); len(seen) != 0 {
+		t.Fatalf("forwarded: %+v", seen)
+	}
+}
+
+// TestCLIPageScript: the script posts JSON (the complete endpoint refuses
+// form types) and hides the expiry line once the code is spent.
+func TestCLIPageScript(t *testing.T) {
+	js, err := os.ReadFile("clipage/cli.js")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{
+		`"Content-Type": "application/json"`,
+		`body: body,`,
+		`JSON.stringify(`,
+		`expiry.hidden = true;`,
+	} {
+		if !strings.Contains(string(js), want) {
+			t.Errorf("cli.js lacks %q", want)
 		}
 	}
 }

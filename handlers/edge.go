@@ -3,7 +3,6 @@ package handlers
 import (
 	"bytes"
 	"fmt"
-	"log/slog"
 	"strings"
 	"unsafe"
 
@@ -42,11 +41,11 @@ func NewHandler(api *API, edge *proxy.Handler) fasthttp.RequestHandler {
 	return func(rc *fasthttp.RequestCtx) {
 		if p := rc.Request.Header.Protocol(); string(p) != "HTTP/1.1" && string(p) != "HTTP/1.0" {
 			rc.SetConnectionClose()
-			refuse(rc, log, proxy.ErrHTTPVersion)
+			writeError(rc, log, proxy.ErrHTTPVersion)
 			return
 		}
 		if !proxy.ValidMethod(rc.Method()) {
-			refuse(rc, log, proxy.ErrBadMethod)
+			writeError(rc, log, proxy.ErrBadMethod)
 			return
 		}
 		raw := rc.URI().PathOriginal()
@@ -58,7 +57,7 @@ func NewHandler(api *API, edge *proxy.Handler) fasthttp.RequestHandler {
 		if string(raw) == proxy.VerifyPath {
 			path = proxy.VerifyPath // the hot forward-auth path, without a copy
 		} else if path, err = proxy.NormalizePath(raw); err != nil {
-			refuse(rc, log, err)
+			writeError(rc, log, err)
 			return
 		}
 		switch {
@@ -67,7 +66,6 @@ func NewHandler(api *API, edge *proxy.Handler) fasthttp.RequestHandler {
 			// its dot segments resolve to: forward-auth never forwards.
 			err = callEdge(rc, edge, path, (*proxy.Handler).Verify)
 		case own.contains(path):
-			setRequestID(rc)
 			if !bytes.Equal(raw, []byte(path)) {
 				// The router routes on the raw path; give it the normal one.
 				rc.URI().SetPath(path)
@@ -84,21 +82,6 @@ func NewHandler(api *API, edge *proxy.Handler) fasthttp.RequestHandler {
 }
 
 var slash = []byte("/")
-
-// refuse answers a request the front does not hand on, with its request id.
-func refuse(rc *fasthttp.RequestCtx, log *slog.Logger, err error) {
-	setRequestID(rc)
-	writeError(rc, log, err)
-}
-
-// setRequestID sets the answer's X-Request-Id for the service's own routes
-// and the front's refusals (the edge sets its own): the client's when well
-// formed, else a new one. Handlers and audit lines read it back
-// (requestID).
-func setRequestID(rc *fasthttp.RequestCtx) {
-	var buf [128]byte
-	rc.Response.Header.SetBytesV(proxy.HeaderRequestID, proxy.AppendRequestID(buf[:0], &rc.Request.Header))
-}
 
 func callEdge(rc *fasthttp.RequestCtx, edge *proxy.Handler, path string, f func(*proxy.Handler, *fasthttp.RequestCtx, string) error) (err error) {
 	if edge == nil {

@@ -52,6 +52,9 @@ var (
 	errBadRequest      = newError(400, "BAD_REQUEST", "The request could not be read.")
 	errHeaderTooLarge  = newError(431, "HEADERS_TOO_LARGE", "The request headers are too large.")
 	errTimeout         = newError(408, "REQUEST_TIMEOUT", "The request was not received in time.")
+	// A body of another type than JSON (see checkJSONType).
+	errUnsupportedMediaType = newError(415, "UNSUPPORTED_MEDIA_TYPE",
+		"Send the body as JSON with Content-Type: application/json (curl -d sends a form type; add -H 'Content-Type: application/json').")
 )
 
 // tooLarge is the 413 of a body over limit bytes.
@@ -143,6 +146,7 @@ type errorBody struct {
 // writeError answers with the error envelope. Server faults are logged in
 // full; the client sees only the code and sentence.
 func writeError(rc *fasthttp.RequestCtx, log *slog.Logger, err error) {
+	answerRequestID(rc) // before the log line, which names it
 	e := toError(err)
 	if e.Status >= 500 {
 		log.Error("request failed", "status", e.Status, "method", string(rc.Method()), "path", string(rc.Path()),
@@ -153,6 +157,7 @@ func writeError(rc *fasthttp.RequestCtx, log *slog.Logger, err error) {
 
 // answerError writes the error envelope of e, without logging.
 func answerError(rc *fasthttp.RequestCtx, e *Error) {
+	answerRequestID(rc)
 	if e.Status == fasthttp.StatusRequestEntityTooLarge {
 		// The body was not read to its end: the client learns that the
 		// connection ends here, instead of sending the rest into it.
@@ -170,8 +175,8 @@ func answerError(rc *fasthttp.RequestCtx, e *Error) {
 	writeJSON(rc, e.Status, body)
 }
 
-// requestID is the request id of rc for log lines: the one the edge
-// answered with, else the client's (at most 128 bytes; the JSON log
+// requestID is the request id of rc for log lines: the one answered with
+// (answerRequestID), else the client's (at most 128 bytes; the JSON log
 // escapes it).
 func requestID(rc *fasthttp.RequestCtx) string {
 	id := rc.Response.Header.Peek("X-Request-Id")

@@ -77,7 +77,13 @@ func startService(t testing.TB, url string, policy authn.LimitPolicy) *service {
 func startServiceWith(t testing.TB, url string, policy authn.LimitPolicy, params authn.PasswordParams) *service {
 	t.Helper()
 	clk := &clock{t: time.Now().UTC()}
-	api := newTestAPI(t, url, policy, params, clk.Now)
+	return serveAPI(t, newTestAPI(t, url, policy, params, clk.Now), clk)
+}
+
+// serveAPI runs api (made by newTestAPI with clk's time, then adjusted) on
+// a real listener.
+func serveAPI(t testing.TB, api *handlers.API, clk *clock) *service {
+	t.Helper()
 	st, log := api.Store, api.Log
 	srv := handlers.NewServer(handlers.NewRouter(api).Handler, log)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -139,6 +145,13 @@ func (s *service) do(method, path string, body any, headers ...string) reply {
 	for i := 0; i+1 < len(headers); i += 2 {
 		req.Header.Set(headers[i], headers[i+1])
 	}
+	return s.send(req)
+}
+
+// send sends req as it is and decodes the answer.
+func (s *service) send(req *http.Request) reply {
+	s.t.Helper()
+	method, path := req.Method, req.URL.Path
 	resp, err := s.http.Do(req)
 	if err != nil {
 		s.t.Fatalf("%s %s: %v", method, path, err)

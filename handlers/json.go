@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"mime"
+	"strings"
 	"unicode/utf8"
 
 	"github.com/valyala/fasthttp"
@@ -50,11 +52,37 @@ func readBody(rc *fasthttp.RequestCtx, limit int) error {
 	return nil
 }
 
-// decodeBody reads a JSON object into dst (a pointer to a struct). The body
-// must be valid UTF-8 and one object whose fields have the declared types;
+// decodeBody reads a JSON object into dst (a pointer to a struct). The
+// request must declare a JSON type, or none (checkJSONType); the body must
+// be valid UTF-8 and one object whose fields have the declared types;
 // unknown fields are ignored. Anything else is INVALID_JSON.
 func decodeBody(rc *fasthttp.RequestCtx, dst any) error {
+	if err := checkJSONType(rc); err != nil {
+		return err
+	}
 	return decodeJSON(rc.PostBody(), dst)
+}
+
+// checkJSONType refuses a body declared as anything but JSON with 415. The
+// three types a web page may post to another site without a preflight
+// (text/plain, application/x-www-form-urlencoded, multipart/form-data) are
+// what matters: refusing them keeps a hostile page from logging a visitor
+// in or completing a CLI login with a form. Every other non-JSON type is
+// refused too, so that no type is read as JSON by guesswork. Accepted:
+// application/json and any application/*+json, in any case, with any
+// parameters; and no Content-Type at all (a browser cannot send a
+// cross-site body without one, and scripts often leave it out).
+func checkJSONType(rc *fasthttp.RequestCtx) error {
+	ct := bytes.TrimSpace(rc.Request.Header.ContentType())
+	if len(ct) == 0 {
+		return nil
+	}
+	mt, _, err := mime.ParseMediaType(string(ct))
+	if err == nil && (mt == "application/json" ||
+		strings.HasPrefix(mt, "application/") && strings.HasSuffix(mt, "+json") && len(mt) > len("application/+json")) {
+		return nil
+	}
+	return errUnsupportedMediaType
 }
 
 func decodeJSON(body []byte, dst any) error {

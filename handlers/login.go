@@ -63,7 +63,7 @@ func (a *API) signup(ctx context.Context, rc *fasthttp.RequestCtx) error {
 	if err := a.Store.CreateUser(ctx, u); err != nil {
 		return err
 	}
-	a.Log.Info("signup", "user_id", u.ID, "client", a.clientAddr(rc))
+	a.Log.Info("signup", "user_id", u.ID, "client", a.clientAddr(rc), "request_id", requestID(rc))
 	writeJSON(rc, fasthttp.StatusCreated, userObject(u))
 	return nil
 }
@@ -101,8 +101,13 @@ func (a *API) login(ctx context.Context, rc *fasthttp.RequestCtx) error {
 
 // checkPassword is the one password check of the service (login and CLI
 // complete). Unknown email, wrong password and disabled account cost one
-// hash each; failures count against the account and the address; the
-// account's state is revealed only to someone who knows its password.
+// hash each; the account's state is revealed only to someone who knows its
+// password.
+//
+// The attempt is reserved against the failure limits of the account and the
+// address before anything is hashed, so that parallel guesses count while
+// they are in flight; a wrong password keeps the reservation (a failure),
+// any other outcome gives it back.
 func (a *API) checkPassword(ctx context.Context, rc *fasthttp.RequestCtx, rawEmail, password, method string) (store.User, error) {
 	if err := checkPasswordSize(password); err != nil {
 		return store.User{}, err
@@ -112,19 +117,45 @@ func (a *API) checkPassword(ctx context.Context, rc *fasthttp.RequestCtx, rawEma
 	if !valid {
 		email = strings.ToLower(strings.TrimSpace(rawEmail))
 	}
-	if err := a.Limits.CheckLogin(ctx, email, addr); err != nil {
-		a.audit(method, "limited", "", addr)
+	attempt, err := a.Limits.ReserveLogin(ctx, email, addr)
+	if err != nil {
+		if errors.Is(err, authn.ErrRateLimited) {
+			a.audit(rc, method, "limited", "", addr)
+		}
 		return store.User{}, err
 	}
-	var u store.User // without a user, Verify checks a dummy hash
+	u, failed, err := a.verifyPassword(ctx, valid, email, password)
+	if !failed {
+		if rerr := attempt.Release(ctx); rerr != nil {
+			a.Log.Warn("giving back a login attempt failed", "err", rerr)
+		}
+	}
+	switch {
+	case err != nil:
+		return store.User{}, err
+	case failed:
+		a.audit(rc, method, "denied", u.ID, addr)
+		return store.User{}, errInvalidCreds
+	case u.Disabled:
+		a.audit(rc, method, "disabled", u.ID, addr)
+		return store.User{}, errAccountDisabled
+	}
+	a.audit(rc, method, "ok", u.ID, addr)
+	return u, nil
+}
+
+// verifyPassword looks the account up and checks the password against its
+// hash (a dummy one when there is no account). failed is true only for a
+// wrong password or an unknown account: errors (a busy hasher, the store)
+// are no verdict on the password.
+func (a *API) verifyPassword(ctx context.Context, valid bool, email, password string) (u store.User, failed bool, err error) {
 	if valid {
-		var err error
 		u, err = a.Store.UserByEmail(ctx, email)
 		if errors.Is(err, store.ErrNotFound) {
 			u, err = store.User{}, nil
 		}
 		if err != nil {
-			return store.User{}, err
+			return store.User{}, false, err
 		}
 	}
 	hctx, cancel := context.WithTimeout(ctx, hashWait)
@@ -135,24 +166,15 @@ func (a *API) checkPassword(ctx context.Context, rc *fasthttp.RequestCtx, rawEma
 		ok, err = false, nil
 	}
 	if err != nil {
-		return store.User{}, err
+		return store.User{}, false, err
 	}
 	if !ok {
-		if lerr := a.Limits.LoginFailed(ctx, email, addr); lerr != nil {
-			a.Log.Warn("counting a failed login failed", "err", lerr)
-		}
-		a.audit(method, "denied", u.ID, addr)
-		return store.User{}, errInvalidCreds
+		return u, true, nil
 	}
-	if u.Disabled {
-		a.audit(method, "disabled", u.ID, addr)
-		return store.User{}, errAccountDisabled
-	}
-	if rehash {
+	if rehash && !u.Disabled {
 		a.rehash(ctx, u.ID, password)
 	}
-	a.audit(method, "ok", u.ID, addr)
-	return u, nil
+	return u, false, nil
 }
 
 // rehash upgrades a hash made with weaker parameters; failure only logs,
@@ -167,9 +189,12 @@ func (a *API) rehash(ctx context.Context, userID, password string) {
 	}
 }
 
-func (a *API) audit(method, outcome, userID, addr string) {
+func (a *API) audit(rc *fasthttp.RequestCtx, method, outcome, userID, addr string) {
 	client, _ := netip.ParseAddr(addr)
-	a.record(authn.AuditEvent{Outcome: outcome, Method: method, Source: "api", UserID: userID, Client: client})
+	a.record(authn.AuditEvent{
+		Outcome: outcome, Method: method, Source: "api", UserID: userID, Client: client,
+		Path: string(rc.Path()), RequestID: requestID(rc),
+	})
 }
 
 func deref(s *string) string {

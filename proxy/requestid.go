@@ -39,10 +39,10 @@ func appendRequestID(dst []byte) []byte {
 	return dst
 }
 
-// AppendRequestID appends the request id of a request with header h to dst:
-// the client's X-Request-Id when it is well formed, else a new one. The
-// edge keeps its own in scratch memory (requestID); this is for the
-// service's other answers.
+// AppendRequestID appends the request id of a request with header h: the
+// client's X-Request-Id when well formed (the rule of the edge), else a new
+// one. The Authentication API answers with it, so that every answer of the
+// service carries an id chosen by one rule.
 func AppendRequestID(dst []byte, h *fasthttp.RequestHeader) []byte {
 	if v := h.Peek(HeaderRequestID); validRequestID(v) {
 		return append(dst, v...)

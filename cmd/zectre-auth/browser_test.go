@@ -11,12 +11,14 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/chromedp/cdproto/log"
+	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
 	"github.com/zectre/zectre-auth/handlers"
@@ -41,12 +43,15 @@ func needChromium(t *testing.T) {
 }
 
 // browser is a headless Chromium tab that records what the page's security
-// policy refused and every uncaught exception.
+// policy refused, every uncaught exception, and every request the browser
+// made with its answer's status.
 type browser struct {
-	t        *testing.T
-	ctx      context.Context
-	mu       sync.Mutex
-	problems []string
+	t         *testing.T
+	ctx       context.Context
+	mu        sync.Mutex
+	problems  []string
+	requested []string         // URLs, in order
+	answered  map[string]int64 // URL → the status of its last answer
 }
 
 func newBrowser(t *testing.T) *browser {
@@ -69,7 +74,7 @@ func newBrowser(t *testing.T) *browser {
 	// Registered after TempDir, so the browser is gone before its profile
 	// directory is removed.
 	t.Cleanup(func() { cancelTab(); cancelAlloc() })
-	b := &browser{t: t, ctx: ctx}
+	b := &browser{t: t, ctx: ctx, answered: map[string]int64{}}
 	// The first call starts the browser, under a context without deadline:
 	// the browser lives as long as that context.
 	if err := chromedp.Listen(ctx, b.record); err != nil {
@@ -85,6 +90,14 @@ func (b *browser) record(ev any) {
 		if ev.Entry.Source == log.EntrySourceSecurity || strings.Contains(ev.Entry.Text, "Content Security Policy") {
 			p = "security: " + ev.Entry.Text
 		}
+	case *network.EventRequestWillBeSent:
+		b.mu.Lock()
+		b.requested = append(b.requested, ev.Request.URL)
+		b.mu.Unlock()
+	case *network.EventResponseReceived:
+		b.mu.Lock()
+		b.answered[ev.Response.URL] = ev.Response.Status
+		b.mu.Unlock()
 	case *runtime.EventExceptionThrown:
 		p = "exception: " + ev.ExceptionDetails.Text
 		if e := ev.ExceptionDetails.Exception; e != nil {
@@ -122,6 +135,31 @@ func browserRun[T any](b *browser, what string, a chromedp.Action[T]) T {
 func (b *browser) text(id string) string {
 	b.t.Helper()
 	return strings.TrimSpace(browserRun(b, "text of #"+id, chromedp.Text(chromedp.ID(id))))
+}
+
+// checkRequests fails if the browser asked for /favicon.ico or got a 404
+// for anything, and returns the paths it requested.
+func (b *browser) checkRequests() []string {
+	b.t.Helper()
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	var paths []string
+	for _, raw := range b.requested {
+		u, err := url.Parse(raw)
+		if err != nil {
+			continue
+		}
+		paths = append(paths, u.Path)
+		if u.Path == "/favicon.ico" {
+			b.t.Errorf("the browser asked for %s", raw)
+		}
+	}
+	for u, st := range b.answered {
+		if st == http.StatusNotFound {
+			b.t.Errorf("the browser got a 404 for %s", u)
+		}
+	}
+	return paths
 }
 
 func (b *browser) checkPolicy() {
@@ -347,6 +385,20 @@ func TestBrowserCLILogin(t *testing.T) {
 	if w := b.text("warning"); !strings.Contains(w, "Continue only if you started this login yourself") {
 		t.Fatalf("warning: %q", w)
 	}
+	// The page names the service the key is for: the host of auth_url.
+	if authURL, _ := url.Parse(f.authURL); b.text("service") != authURL.Host {
+		t.Fatalf("service %q, want %q", b.text("service"), authURL.Host)
+	}
+	if e := b.text("expiry"); !strings.Contains(e, "This link expires in") {
+		t.Fatalf("expiry line: %q", e)
+	}
+	// A browser asks for an icon once the page has loaded; give it the
+	// time, then see that it asked for the linked one and no 404 came back.
+	time.Sleep(2 * time.Second)
+	paths := b.checkRequests()
+	if !slices.ContainsFunc(paths, func(p string) bool { return strings.HasSuffix(p, "/auth/cli/assets/icon.svg") }) {
+		t.Errorf("the browser did not fetch the linked icon; requests: %q", paths)
+	}
 
 	// A wrong password: the API's message, the form stays for another try.
 	b.do("wrong password",
@@ -369,6 +421,8 @@ func TestBrowserCLILogin(t *testing.T) {
 		chromedp.WaitVisible(chromedp.ID("success")),
 		chromedp.WaitNotVisible(chromedp.ID("cli-form")),
 		chromedp.WaitNotVisible(chromedp.ID("error")),
+		// The code is spent: its expiry no longer means anything.
+		chromedp.WaitNotVisible(chromedp.ID("expiry")),
 	)
 	if msg := b.text("success"); !strings.Contains(msg, "You can close this tab and return to your terminal") {
 		t.Fatalf("success shows %q", msg)
@@ -391,6 +445,7 @@ func TestBrowserCLILogin(t *testing.T) {
 	}
 	b.do("spent page", chromedp.WaitNotPresent(chromedp.ID("cli-form")))
 	b.checkPolicy()
+	b.checkRequests()
 	if logs := s.logs(); strings.Contains(logs, key) || strings.Contains(logs, code) || strings.Contains(logs, password) {
 		t.Fatal("a credential appears in the service's log")
 	}

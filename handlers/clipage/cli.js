@@ -12,6 +12,8 @@
   const errorBox = document.getElementById("error");
   const success = document.getElementById("success");
   const password = document.getElementById("password");
+  // The expiry line only matters while the form can still be sent.
+  const expiry = document.getElementById("expiry");
 
   // Codes after which this code can never be completed: the form goes.
   const final = new Set(["INVALID_CODE", "CODE_EXPIRED", "SESSION_USED"]);
@@ -22,6 +24,7 @@
     errorBox.hidden = false;
     if (final.has(code)) {
       form.hidden = true;
+      expiry.hidden = true;
     }
   }
 
@@ -62,6 +65,7 @@
       form.reset();
       form.hidden = true;
       document.getElementById("warning").hidden = true;
+      expiry.hidden = true;
       success.hidden = false;
       return;
     }
