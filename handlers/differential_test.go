@@ -261,7 +261,7 @@ func TestDifferential(t *testing.T) {
 			got := map[string]reading{}
 			for _, e := range edges {
 				reply := sendRaw(e.addr, row, e.secret)
-				for _, p := range checkReply(reply, row.want) {
+				for _, p := range checkReply(reply, row.want, e.name) {
 					t.Errorf("%s: %s", e.stack.name, p)
 				}
 				// Every recorder answers with its view: an answer from one
@@ -340,11 +340,12 @@ func sendRaw(addr string, row diffRow, secret *strings.Replacer) rawReply {
 	return rawReply{resp.StatusCode, resp.Header, body}
 }
 
-// checkReply compares zectre-auth's answer with the outcome.
-func checkReply(r rawReply, want outcome) []string {
+// checkReply compares zectre-auth's answer with the outcome; name hides
+// the secrets in what it quotes.
+func checkReply(r rawReply, want outcome, name *strings.Replacer) []string {
 	var out []string
 	if r.status != want.status || (want.code != "" && r.code() != want.code) {
-		out = append(out, fmt.Sprintf("answered %d %q, want %d %q; body %.300s", r.status, r.code(), want.status, want.code, r.body))
+		out = append(out, fmt.Sprintf("answered %d %q, want %d %q; body %.300s", r.status, r.code(), want.status, want.code, name.Replace(string(r.body))))
 	}
 	if r.status == 0 {
 		return out
@@ -353,7 +354,7 @@ func checkReply(r rawReply, want outcome) []string {
 		out = append(out, "the answer has no X-Request-Id")
 	}
 	if r.status >= 400 && (r.header.Get("Content-Type") != "application/json" || r.code() == "") {
-		out = append(out, fmt.Sprintf("%d without the JSON error envelope: %q %.200s", r.status, r.header.Get("Content-Type"), r.body))
+		out = append(out, fmt.Sprintf("%d without the JSON error envelope: %q %.200s", r.status, r.header.Get("Content-Type"), name.Replace(string(r.body))))
 	}
 	return out
 }
