@@ -62,12 +62,15 @@ type outcome struct {
 	method  string   // the decided method; "" the row's
 	target  string   // the decided target; "" the row's
 	creds   []string // the credential lines the upstream gets, exactly
-	user    string   // the decided caller; "" anonymous
+	user    string   // the decided caller (forwarded, or named by a 200 of forward-auth); "" anonymous
 	xff     string   // the X-Forwarded-For the upstream gets; "" only its last entry is checked
 	client  string   // the client address of the audit line; "" not checked
 }
 
 func answered(status int, code string) outcome { return outcome{status: status, code: code} }
+
+// verified is forward-auth's 200 for user (or anonymous).
+func verified(user string) outcome { return outcome{status: 200, user: user} }
 
 // passes is a forwarded request of user (or anonymous) with creds.
 func passes(user string, creds ...string) outcome {
@@ -221,7 +224,66 @@ var diffRows = []diffRow{
 	{class: "A8", name: "HTTP/2.0 with a key", target: "/private/s", proto: "HTTP/2.0",
 		headers: []string{"X-API-Key", "{key}"}, want: answered(505, "HTTP_VERSION_NOT_SUPPORTED")},
 	{class: "A8", name: "HTTP/1.0 is served", target: "/other", proto: "HTTP/1.0", want: passes("")},
+
+	// Forward-auth asked directly by a trusted peer (the test's, loopback):
+	// the same classes in the original request it names, and A7. The
+	// endpoint answers; it never forwards.
+	{class: "A1", name: "verify: ; in X-Original-URI", target: verify,
+		headers: []string{"X-Original-URI", "/private;x/s"}, want: answered(400, "INVALID_PATH")},
+	{class: "A1", name: "verify: %3B in X-Forwarded-Uri", target: verify,
+		headers: []string{"X-Forwarded-Uri", "/private%3Bx/s"}, want: answered(400, "INVALID_PATH")},
+	{class: "A1", name: "verify: ; in the query is fine", target: verify,
+		headers: []string{"X-Original-URI", "/public/x?a=1;b=2"}, want: verified("")},
+	{class: "A2", name: "verify: upper case", target: verify,
+		headers: []string{"X-Original-URI", "/PRIVATE/s"}, want: answered(401, "UNAUTHORIZED")},
+	{class: "A2", name: "verify: dotless i", target: verify,
+		headers: []string{"X-Original-URI", "/pr%C4%B1vate/s"}, want: answered(401, "UNAUTHORIZED")},
+	{class: "A2", name: "verify: X-Original-Method post", target: verify,
+		headers: []string{"X-Original-URI", "/admin/x", "X-Original-Method", "post"}, want: answered(400, "INVALID_METHOD")},
+	{class: "A2", name: "verify: X-Forwarded-Method Get", target: verify,
+		headers: []string{"Authorization", "Bearer {token}", "X-Forwarded-Uri", "/private/s", "X-Forwarded-Method", "Get"},
+		want:    answered(400, "INVALID_METHOD")},
+	{class: "A2", name: "verify: the endpoint in upper case", target: "/API/V1/AUTH/VERIFY",
+		headers: []string{"X-Original-URI", "/private/s"}, want: answered(401, "UNAUTHORIZED")},
+	{class: "A3", name: "verify: X-HTTP-Method-Override", target: verify,
+		headers: []string{"X-Original-URI", "/admin/x", "X-Original-Method", "POST", "X-HTTP-Method-Override", "DELETE"},
+		want:    answered(401, "UNAUTHORIZED")},
+	{class: "A3", name: "verify: x_http_method_override without the scope", target: verify,
+		headers: []string{"X-API-Key", "{ro}", "X-Original-URI", "/admin/x", "X-Original-Method", "POST", "x_http_method_override", "delete"},
+		want:    answered(403, "INSUFFICIENT_SCOPE")},
+	{class: "A3", name: "verify: _method without the scope", target: verify,
+		headers: []string{"X-API-Key", "{ro}", "X-Original-URI", "/admin/x?_method=DELETE", "X-Original-Method", "POST"},
+		want:    answered(403, "INSUFFICIENT_SCOPE")},
+	{class: "A3", name: "verify: override with the scope", target: verify,
+		headers: []string{"X-API-Key", "{key}", "X-Original-URI", "/admin/x", "X-Original-Method", "POST", "X-HTTP-Method-Override", "DELETE"},
+		want:    verified("{userA}")},
+	{class: "A4", name: "verify: token then forged", target: verify,
+		headers: []string{"Authorization", "Bearer {token}", "Authorization", "Bearer " + forgedToken, "X-Original-URI", "/other"},
+		want:    answered(401, "INVALID_TOKEN")},
+	{class: "A4", name: "verify: keys of two users", target: verify,
+		headers: []string{"X-API-Key", "{key}", "X-API-Key", "{other}", "X-Original-URI", "/other"},
+		want:    answered(400, "AMBIGUOUS_CREDENTIALS")},
+	{class: "A4", name: "verify: Bearer alone", target: verify,
+		headers: []string{"Authorization", "Bearer", "X-Original-URI", "/other"}, want: answered(401, "INVALID_TOKEN")},
+	{class: "A7", name: "verify: two X-Original-URI", target: verify,
+		headers: []string{"X-Original-URI", "/private/s", "X-Original-URI", "/public/x"}, want: answered(400, "AMBIGUOUS_ORIGINAL")},
+	{class: "A7", name: "verify: the same X-Original-URI twice", target: verify,
+		headers: []string{"X-Original-URI", "/public/x", "X-Original-URI", "/public/x"}, want: answered(400, "AMBIGUOUS_ORIGINAL")},
+	{class: "A7", name: "verify: two X-Forwarded-Uri", target: verify,
+		headers: []string{"X-Forwarded-Uri", "/public/x", "X-Forwarded-Uri", "/private/s"}, want: answered(400, "AMBIGUOUS_ORIGINAL")},
+	{class: "A7", name: "verify: two X-Forwarded-Method", target: verify,
+		headers: []string{"X-Forwarded-Uri", "/admin/x", "X-Forwarded-Method", "GET", "X-Forwarded-Method", "DELETE"},
+		want:    answered(400, "AMBIGUOUS_ORIGINAL")},
+	{class: "A7", name: "verify: two X-Original-Method", target: verify,
+		headers: []string{"X-Original-URI", "/admin/x", "X-Original-Method", "DELETE", "X-Original-Method", "GET"},
+		want:    answered(400, "AMBIGUOUS_ORIGINAL")},
+	{class: "A7", name: "verify: one of each is fine", target: verify,
+		headers: []string{"Authorization", "Bearer {token}", "X-Original-URI", "/private/s", "X-Original-Method", "GET"},
+		want:    verified("{userA}")},
 }
+
+// verify is the forward-auth endpoint.
+const verify = "/api/v1/auth/verify"
 
 // diffEdge is zectre-auth in proxy mode in front of one stack's recorder,
 // with a second user and the replacer of placeholders by its secrets.
@@ -272,6 +334,9 @@ func TestDifferential(t *testing.T) {
 				}
 				reached := collectViews(t, edges, expected)
 				if !row.want.forward {
+					if got := e.name.Replace(reply.header.Get("X-Zectre-User-Id")); row.want.status == 200 && reply.status == 200 && got != row.want.user {
+						t.Errorf("%s: forward-auth named caller %q, decided %q", e.stack.name, got, row.want.user)
+					}
 					for name, vs := range reached {
 						t.Errorf("%s: a refused request reached %s: %s", e.stack.name, name, e.name.Replace(fmt.Sprintf("%+v", vs)))
 					}
