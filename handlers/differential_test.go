@@ -296,7 +296,12 @@ type diffEdge struct {
 
 func startDiffEdge(t *testing.T, s stack) *diffEdge {
 	t.Helper()
-	e := startEdge(t, edgeOptions{routes: diffRoutes, upstream: s.url, trusted: config.DefaultTrustedProxies()})
+	return withSecrets(t, startEdge(t, edgeOptions{routes: diffRoutes, upstream: s.url, trusted: config.DefaultTrustedProxies()}), s)
+}
+
+// withSecrets adds user B, with a key, to e and names e's secrets.
+func withSecrets(t *testing.T, e *edge, s stack) *diffEdge {
+	t.Helper()
 	tokB := e.signupLogin("other@example.com")
 	otherKey, _ := e.createKey(tokB, map[string]any{"name": "other"})
 	r := e.do("GET", "/api/v1/user", nil, "Authorization", "Bearer "+tokB)
@@ -332,7 +337,7 @@ func TestDifferential(t *testing.T) {
 				if strings.Contains(string(reply.body), `"stack":"`+e.stack.name+`"`) {
 					expected = e.stack.name
 				}
-				reached := collectViews(t, edges, expected)
+				reached := collectViews(stacks, expected)
 				if !row.want.forward {
 					if got := e.name.Replace(reply.header.Get("X-Zectre-User-Id")); row.want.status == 200 && reply.status == 200 && got != row.want.user {
 						t.Errorf("%s: forward-auth named caller %q, decided %q", e.stack.name, got, row.want.user)
@@ -428,12 +433,12 @@ func checkReply(r rawReply, want outcome, name *strings.Replacer) []string {
 // stack named want (if any) has logged a request. nginx logs a request only
 // after it has answered, so what reached it shows a moment after the
 // answer: every request gets that moment before nothing counts as nothing.
-func collectViews(t *testing.T, edges []*diffEdge, want string) map[string][]view {
+func collectViews(stacks []stack, want string) map[string][]view {
 	out := map[string][]view{}
 	time.Sleep(10 * time.Millisecond)
 	for deadline := time.Now().Add(3 * time.Second); ; time.Sleep(5 * time.Millisecond) {
-		for _, e := range edges {
-			out[e.stack.name] = append(out[e.stack.name], e.stack.take()...)
+		for _, s := range stacks {
+			out[s.name] = append(out[s.name], s.take()...)
 		}
 		if want == "" || len(out[want]) > 0 || time.Now().After(deadline) {
 			break
