@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net"
+	"net/http"
 	"net/url"
 	"os"
 	"os/exec"
@@ -24,18 +25,18 @@ import (
 
 // view is what one stack parsed of one request.
 type view struct {
-	Stack  string
-	Status string // the stack's own answer, where it reports one (nginx)
-	Method string
-	Target string // the raw request target
-	Path   string // the path as the stack (or its usual URL parser) reports it
+	Stack  string `json:"stack"`
+	Status string `json:"status,omitempty"` // the stack's own answer, where it reports one (nginx)
+	Method string `json:"method"`
+	Target string `json:"target"` // the raw request target
+	Path   string `json:"path"`   // the path as the stack (or its usual URL parser) reports it
 	// Headers are the header lines as the stack exposes them: Node.js and
 	// Python give every line in order with its spelling; Go gives a map of
 	// canonicalised names (order lost, repeated lines kept per name), so its
 	// lines are sorted by name; nginx gives one variable per name, in which
 	// "_" and "-" are the same and only the first of repeated lines shows.
-	Headers [][2]string
-	Body    int // body bytes read (nginx: the declared Content-Length)
+	Headers [][2]string `json:"headers"`
+	Body    int         `json:"body"` // body bytes read (nginx: the declared Content-Length)
 }
 
 // stack is a running recorder: its base URL and what reached it.
@@ -74,27 +75,35 @@ func startStacks(t *testing.T) []stack {
 // goStack is net/http in this process.
 func goStack(t *testing.T) stack {
 	up := newUpstream(t)
+	up.setHandler(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		json.NewEncoder(w).Encode(goView(seenReq{Method: r.Method, RequestURI: r.RequestURI, Header: r.Header}))
+	})
 	return stack{name: "go", url: up.srv.URL, take: func() []view {
 		var out []view
 		for _, s := range up.take() {
-			v := view{Stack: "go", Method: s.Method, Target: s.RequestURI, Body: int(s.BodyLen)}
-			if u, err := url.ParseRequestURI(s.RequestURI); err == nil {
-				v.Path = u.Path // decoded, as a net/http handler reads r.URL.Path
-			}
-			names := make([]string, 0, len(s.Header))
-			for name := range s.Header {
-				names = append(names, name)
-			}
-			sort.Strings(names)
-			for _, name := range names {
-				for _, val := range s.Header[name] {
-					v.Headers = append(v.Headers, [2]string{name, val})
-				}
-			}
-			out = append(out, v)
+			out = append(out, goView(s))
 		}
 		return out
 	}}
+}
+
+func goView(s seenReq) view {
+	v := view{Stack: "go", Method: s.Method, Target: s.RequestURI, Body: int(s.BodyLen)}
+	if u, err := url.ParseRequestURI(s.RequestURI); err == nil {
+		v.Path = u.Path // decoded, as a net/http handler reads r.URL.Path
+	}
+	names := make([]string, 0, len(s.Header))
+	for name := range s.Header {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		for _, val := range s.Header[name] {
+			v.Headers = append(v.Headers, [2]string{name, val})
+		}
+	}
+	return v
 }
 
 // scriptStack runs testdata/differential/<script> with program (node,
