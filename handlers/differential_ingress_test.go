@@ -90,6 +90,7 @@ func TestDifferentialIngress(t *testing.T) {
 
 	for _, row := range ingressRows {
 		t.Run(row.class+" "+row.name, func(t *testing.T) {
+			got := map[string]reading{}
 			for i, s := range stacks {
 				reply := sendRaw(fmt.Sprintf("127.0.0.1:%d", servers[i].Port), row, e.secret)
 				if reply.status != row.want.status {
@@ -111,10 +112,13 @@ func TestDifferentialIngress(t *testing.T) {
 					t.Errorf("%s: want the request at this stack only, reached %s", s.name, e.name.Replace(fmt.Sprintf("%+v", reached)))
 					continue
 				}
-				for _, p := range readingOf(vs[0], e.name).ingressProblems(row) {
+				rd := readingOf(vs[0], e.name)
+				got[s.name] = rd
+				for _, p := range rd.ingressProblems(row) {
 					t.Errorf("%s: %s\n\tthe stack read %s", s.name, p, e.name.Replace(fmt.Sprintf("%+v", vs[0])))
 				}
 			}
+			compareStacks(t, got)
 		})
 	}
 }
