@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -17,6 +18,7 @@ import (
 	"github.com/valyala/fasthttp"
 	"github.com/zectre/zectre-auth/authn"
 	"github.com/zectre/zectre-auth/config"
+	"github.com/zectre/zectre-auth/proxy"
 	"github.com/zectre/zectre-auth/store"
 )
 
@@ -202,6 +204,10 @@ func readError(err error) error {
 		return errHeaderTooLarge
 	case isTimeout(err):
 		return &Error{Status: errTimeout.Status, Code: errTimeout.Code, Message: errTimeout.Message, Err: err}
+	case strings.Contains(err.Error(), "unsupported http version"):
+		// A version fasthttp cannot parse ("http/1.1", "HTTP/2"): the
+		// same answer as for one it parses and the front refuses.
+		return fmt.Errorf("%w: %w", proxy.ErrHTTPVersion, err)
 	default:
 		return &Error{Status: errBadRequest.Status, Code: errBadRequest.Code, Message: errBadRequest.Message, Err: err}
 	}

@@ -148,7 +148,7 @@ type errorBody struct {
 func writeError(rc *fasthttp.RequestCtx, log *slog.Logger, err error) {
 	answerRequestID(rc) // before the log line, which names it
 	e := toError(err)
-	if e.Status >= 500 {
+	if e.Status >= 500 && e.Status != fasthttp.StatusHTTPVersionNotSupported { // a 505 is the client's
 		log.Error("request failed", "status", e.Status, "method", string(rc.Method()), "path", string(rc.Path()),
 			"request_id", requestID(rc), "err", err)
 	}

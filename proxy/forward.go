@@ -13,8 +13,9 @@ import (
 // receives. On success the response (status, headers, streaming body) is set
 // on rc; on error nothing is sent and the caller answers with the error.
 //
-// The upstream request is built first, as its own object, and the decision
-// reads that copy: what is decided is what is forwarded.
+// The decision reads every line of the client's header once (scanLines);
+// the upstream request is then built from the same lines, as its own
+// object (buildRequest), so what is decided is what is forwarded.
 func (h *Handler) Serve(rc *fasthttp.RequestCtx, path string) error {
 	ex := acquireExchange()
 	s := &ex.s
@@ -23,11 +24,9 @@ func (h *Handler) Serve(rc *fasthttp.RequestCtx, path string) error {
 	// Every answer carries the request id, errors included.
 	rc.Response.Header.SetBytesV(HeaderRequestID, at.requestID)
 
-	req := &ex.req
-	rc.Request.Header.CopyTo(&req.Header)
-	prepareRequest(&req.Header, s)
+	takeCookies(&rc.Request.Header, s)
 	var l lines
-	scanLines(&req.Header, &l)
+	scanLines(&rc.Request.Header, &l)
 	var rd readings
 	rd.add(bytesString(rc.Method()))
 	if rc.IsPost() {
@@ -57,17 +56,15 @@ func (h *Handler) Serve(rc *fasthttp.RequestCtx, path string) error {
 	return nil
 }
 
-// forward completes the upstream request (its header was copied from the
-// client's, whose own is never modified), sends it, and sets the answer on
-// rc. On success ex belongs to the response body (or was released); on
+// forward builds the upstream request from the client's (which is never
+// modified), sends it, and sets the answer on rc. On success ex belongs to the response body (or was released); on
 // error the caller releases it.
 func (h *Handler) forward(rc *fasthttp.RequestCtx, ex *exchange, up *upstream, path string, d *decision, cred authn.Credentials, trusted bool) error {
 	if err := h.checkBodySize(rc); err != nil {
 		return err
 	}
 	req, s := &ex.req, &ex.s
-	req.Header.SetProtocol("HTTP/1.1") // whatever the client spoke; keep-alive and chunked upstream
-	finishRequest(&req.Header, trusted, cred, s)
+	buildRequest(&req.Header, &rc.Request.Header, trusted, cred, s) // HTTP/1.1 whatever the client spoke: keep-alive and chunked upstream
 	if d.authed {
 		setIdentity(&req.Header, &d.user, s, false)
 	}
@@ -146,8 +143,8 @@ func (h *Handler) forward(rc *fasthttp.RequestCtx, ex *exchange, up *upstream, p
 var http11 = []byte("HTTP/1.1")
 
 // setForwarded sets X-Forwarded-For/-Proto/-Host. A trusted peer's values
-// are extended (For) or kept (Proto, Host); anyone else's were removed by
-// stripRequest and are replaced by what this connection shows.
+// are extended (For) or kept (Proto, Host); anyone else's were left out by
+// buildRequest and are replaced by what this connection shows.
 func setForwarded(rc *fasthttp.RequestCtx, h *fasthttp.RequestHeader, trusted bool, s *scratch) {
 	s.val = s.val[:0]
 	if trusted {

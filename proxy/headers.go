@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"bytes"
+	"strings"
 	"unsafe"
 
 	"github.com/valyala/fasthttp"
@@ -53,85 +54,81 @@ type scratch struct {
 	cred    []byte // the verified credential line passed on (proxy mode)
 }
 
-// prepareRequest is the first half of turning h, a copy of the client's
-// header, into what may pass to the upstream: before the request is decided
-// on (scanLines reads the copy), the Cookie lines are taken out raw into s,
-// to be put back byte for byte by finishRequest. All() would parse them and
-// write them back re-serialised, silently dropping values fasthttp
-// considers invalid.
-func prepareRequest(h *fasthttp.RequestHeader, s *scratch) {
+// takeCookies keeps the client's Cookie lines raw in s, before anything
+// iterates the header: All() parses them and yields them re-serialised,
+// silently dropping values fasthttp considers invalid. buildRequest puts
+// them back byte for byte.
+func takeCookies(src *fasthttp.RequestHeader, s *scratch) {
 	s.cookies = s.cookies[:0]
-	for _, v := range h.PeekAll(fasthttp.HeaderCookie) {
+	for _, v := range src.PeekAll(fasthttp.HeaderCookie) {
 		s.cookies = append(append(s.cookies, v...), 0)
 	}
-	h.Del(fasthttp.HeaderCookie)
 }
 
-// finishRequest is the second half, once the request is decided, before
-// anything trusted is set. First every header the client names in
-// Connection goes (so that nothing set later can be dropped at the client's
-// request; such headers were meant for this proxy, and a credential named
-// there was decided on and is not passed on), then the hop-by-hop headers,
-// then every header that reads as an identity, a credential, a method
-// override, a look-alike of a header this proxy manages or, from an
-// untrusted peer, a forwarding claim. Then the one credential line that was
-// verified (cred; none when empty) is put back, and the Cookie lines as they
-// came.
-func finishRequest(h *fasthttp.RequestHeader, trusted bool, cred authn.Credentials, s *scratch) {
-	// The credential aliases header memory that the deletions below may
-	// hand to the lines set after them.
-	var credName string
-	s.cred = s.cred[:0]
-	switch {
-	case cred.Authorization != "":
-		credName, s.cred = fasthttp.HeaderAuthorization, append(s.cred, cred.Authorization...)
-	case cred.APIKey != "":
-		credName, s.cred = HeaderAPIKey, append(s.cred, cred.APIKey...)
-	}
-
+// buildRequest writes into dst, an empty header, what of the client's
+// header src may pass to the upstream, line by line in the order the client
+// sent them (deleting from a copy would reorder repeated lines, and an
+// upstream that joins them, X-Forwarded-For first, would read another
+// list). Left out, before anything trusted is set:
+//   - every header the client names in Connection (such headers were meant
+//     for this proxy: a credential named there was decided on and is not
+//     passed on; and nothing set later can be dropped at the client's
+//     request);
+//   - the hop-by-hop headers, Host (set by the caller) and Content-Length
+//     (the body's framing is the caller's);
+//   - every header that reads as an identity, a credential, a method
+//     override, a look-alike of a header this proxy manages or, from an
+//     untrusted peer, a forwarding claim (dropRequestHeader).
+//
+// Then the one credential line that was verified (cred; none when empty)
+// is added in its canonical spelling, and the Cookie lines as they came
+// (takeCookies).
+func buildRequest(dst, src *fasthttp.RequestHeader, trusted bool, cred authn.Credentials, s *scratch) {
+	dst.SetMethodBytes(src.Method())
 	s.names = s.names[:0]
-	for _, v := range h.PeekAll(fasthttp.HeaderConnection) {
+	for _, v := range src.PeekAll(fasthttp.HeaderConnection) {
 		s.names = appendConnectionTokens(s.names, v)
 	}
-	if credName != "" && namesHeader(s.names, credName) {
-		credName = ""
-	}
-	if namesHeader(s.names, fasthttp.HeaderCookie) {
-		s.cookies = s.cookies[:0]
-	}
-	deleteNames(h, s.names)
-	for _, name := range hopByHop {
-		h.Del(name)
-	}
-
-	s.names = s.names[:0]
-	for k := range h.All() {
-		if dropRequestHeader(k, trusted) {
-			s.names = append(append(s.names, k...), 0)
+	for k, v := range src.All() {
+		if foldEqual(k, fasthttp.HeaderCookie) || foldEqual(k, fasthttp.HeaderHost) ||
+			foldEqual(k, fasthttp.HeaderContentLength) || isHopByHop(k) ||
+			namesHeader(s.names, bytesString(k)) || dropRequestHeader(k, trusted) {
+			continue
 		}
+		dst.AddBytesKV(k, v)
 	}
-	deleteNames(h, s.names)
-	if credName != "" {
-		h.SetBytesV(credName, s.cred)
+	switch {
+	case cred.Authorization != "" && !namesHeader(s.names, fasthttp.HeaderAuthorization):
+		dst.SetCanonical(keyAuthorization, s2b(cred.Authorization))
+	case cred.APIKey != "" && !namesHeader(s.names, HeaderAPIKey):
+		dst.SetCanonical(keyAPIKey, s2b(cred.APIKey))
 	}
-
-	if len(s.cookies) > 0 {
+	if len(s.cookies) > 0 && !namesHeader(s.names, fasthttp.HeaderCookie) {
 		// With special headers off, Add stores the line as it is.
-		h.DisableSpecialHeader()
+		dst.DisableSpecialHeader()
 		for rest := s.cookies; len(rest) > 0; {
 			k := bytes.IndexByte(rest, 0)
-			h.AddBytesV(fasthttp.HeaderCookie, rest[:k])
+			dst.AddBytesV(fasthttp.HeaderCookie, rest[:k])
 			rest = rest[k+1:]
 		}
-		h.EnableSpecialHeader()
+		dst.EnableSpecialHeader()
 	}
+}
+
+func isHopByHop(name []byte) bool {
+	for _, h := range hopByHop {
+		if foldEqual(name, h) {
+			return true
+		}
+	}
+	return false
 }
 
 // namesHeader reports whether the 0-terminated names hold name (in any case).
 func namesHeader(names []byte, name string) bool {
 	for len(names) > 0 {
 		k := bytes.IndexByte(names, 0)
-		if bytes.EqualFold(names[:k], []byte(name)) {
+		if strings.EqualFold(bytesString(names[:k]), name) {
 			return true
 		}
 		names = names[k+1:]
@@ -180,7 +177,7 @@ func dropRequestHeader(name []byte, trusted bool) bool {
 		return true
 	}
 	// Credentials: only the verified line passes, put back by
-	// finishRequest. Method overrides: the upstream acts on the method
+	// buildRequest. Method overrides: the upstream acts on the method
 	// that was decided.
 	if credentialHeader(name) != credNone || isMethodOverride(name) {
 		return true
@@ -252,6 +249,9 @@ var (
 	keyAuthMethod = []byte(HeaderAuthMethod)
 	keyAPIKeyID   = []byte(HeaderAPIKeyID)
 	keyScopes     = []byte(HeaderScopes)
+
+	keyAuthorization = []byte(fasthttp.HeaderAuthorization)
+	keyAPIKey        = []byte("X-Api-Key") // HeaderAPIKey in canonical form
 
 	valueTrue  = []byte("true")
 	valueFalse = []byte("false")

@@ -16,24 +16,41 @@ import (
 // connection on a read error.
 type upstreamConn struct {
 	net.Conn
-	timeout time.Duration
-	status  statusWatch
-	reading bool // the last call was a Read: the next Write starts a request
+	timeout  time.Duration
+	status   statusWatch
+	reading  bool // the last call was a Read: the next Write starts a request
+	switched bool // a 101 was seen: the connection carries no more HTTP
 }
 
+// switchMark is what the client's parser reads in place of an unasked 101,
+// before the read error: with some bytes read, the error is reported as
+// ErrUnexpectedSwitch rather than as the end of a stale connection, which
+// the client would retry on a new one.
+const switchMark = "unasked-101"
+
 func (c *upstreamConn) Read(p []byte) (int, error) {
+	if c.switched {
+		return 0, ErrUnexpectedSwitch
+	}
 	if err := c.Conn.SetReadDeadline(time.Now().Add(c.timeout)); err != nil {
 		return 0, err
 	}
 	c.reading = true
 	n, err := c.Conn.Read(p)
 	if c.status.observe(p[:n]) {
-		return 0, ErrUnexpectedSwitch
+		c.switched = true
+		if len(p) < len(switchMark) {
+			return 0, ErrUnexpectedSwitch
+		}
+		return copy(p, switchMark), nil
 	}
 	return n, err
 }
 
 func (c *upstreamConn) Write(p []byte) (int, error) {
+	if c.switched {
+		return 0, ErrUnexpectedSwitch
+	}
 	if c.reading {
 		c.reading = false
 		c.status = statusWatch{} // a new request: its response starts anew
