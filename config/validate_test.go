@@ -202,3 +202,62 @@ func TestValidateRoutes(t *testing.T) {
 		})
 	}
 }
+
+// TestValidateBaseURLs: the URLs that paths are appended to (the upstreams,
+// dashboard_url, public_url) need a host and carry no credentials; Validate
+// reports these with every other problem, so the start fails before any
+// listener or upstream is set up, and never quotes the URL.
+func TestValidateBaseURLs(t *testing.T) {
+	set := map[string]func(c *Config, u string){
+		"upstream":           func(c *Config, u string) { c.Upstream = u },
+		"routes[0].upstream": func(c *Config, u string) { c.Routes = []Route{{Path: "/a/**", Auth: AuthPublic, Upstream: u}} },
+		"dashboard_url":      func(c *Config, u string) { c.DashboardURL = u },
+		"public_url":         func(c *Config, u string) { c.PublicURL = u },
+	}
+	for _, tc := range []struct {
+		name, url, contains string // contains "": valid
+	}{
+		{"host and port", "http://127.0.0.1:8080", ""},
+		{"base path", "https://up.internal/svc", ""},
+		{"IPv6 host", "http://[::1]:8080", ""},
+		{"port only", "http://:8080", "missing host"},
+		{"no host", "http://", "missing host"},
+		{"empty IPv6 host", "http://[]:8080", "not a valid URL"},
+		{"user and password", "http://app:hunter2@up:8080", "must not hold credentials"},
+		{"password only", "http://:hunter2@up:8080", "must not hold credentials"},
+		{"user only", "https://hunter2@up", "must not hold credentials"},
+		{"query", "http://up:8080/?hunter2", "must not have a query or fragment"},
+		{"fragment", "http://up:8080/#hunter2", "must not have a query or fragment"},
+	} {
+		for setting, edit := range set {
+			t.Run(setting+"/"+tc.name, func(t *testing.T) {
+				c := Default()
+				edit(&c, tc.url)
+				err := c.Validate()
+				ps := problems(t, err)
+				if tc.contains == "" {
+					if err != nil {
+						t.Fatalf("valid URL refused: %v", err)
+					}
+					return
+				}
+				if len(ps) != 1 || ps[0].Setting != setting || !strings.Contains(ps[0].Message, tc.contains) {
+					t.Fatalf("problems %v, want one for %s containing %q", err, setting, tc.contains)
+				}
+				if strings.Contains(err.Error(), "hunter2") || strings.Contains(err.Error(), "up:8080") {
+					t.Errorf("the message quotes the URL: %v", err)
+				}
+			})
+		}
+	}
+	// With the other problems, in one Validate, named as written.
+	c, err := Load(writeFile(t, "default_auth = \"sometimes\"\n[[routes]]\npath = \"/a\"\nauth = \"public\"\nupstream = \"http://:9000\"\n"),
+		envOf(map[string]string{"ZECTRE_AUTH_UPSTREAM": "http://u:hunter2@up:8080", "ZECTRE_AUTH_LISTEN": "nope"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := settings(problems(t, c.Validate()))
+	if want := []string{"ZECTRE_AUTH_LISTEN", "ZECTRE_AUTH_UPSTREAM", "default_auth", "routes[0].upstream"}; !slices.Equal(got, want) {
+		t.Errorf("problems name %q, want %q", got, want)
+	}
+}
