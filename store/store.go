@@ -21,6 +21,11 @@ var (
 	ErrSessionExpired = errors.New("store: cli session expired")
 	// ErrUnavailable wraps failures to reach the database itself.
 	ErrUnavailable = errors.New("store: database unavailable")
+	// ErrNoDatabase: OpenExisting found no SQLite database file.
+	ErrNoDatabase = errors.New("store: no database")
+	// ErrNotMigrated: OpenExisting found a database whose schema lacks
+	// migrations.
+	ErrNotMigrated = errors.New("store: database not migrated")
 )
 
 // User is an account. Email is stored lowercased.
