@@ -102,8 +102,8 @@ type traefikIngressRoute struct {
 // kustomization is kustomize's file, with the fields the base uses.
 type kustomization struct {
 	metav1.TypeMeta `json:",inline"`
-	Namespace       string   `json:"namespace,omitempty"`
-	Resources       []string `json:"resources"`
+	Namespace       string           `json:"namespace,omitempty"`
+	Resources       []string         `json:"resources"`
 	Images          []kustomizeImage `json:"images,omitempty"`
 }
 
