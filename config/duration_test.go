@@ -20,8 +20,11 @@ func durationSettings(t *testing.T) []durationSetting {
 	t.Helper()
 	var out []durationSetting
 	walkSettings(reflect.TypeOf(Config{}), "", func(key string, f reflect.StructField, index []int) {
-		if f.Type == durationType {
+		switch f.Type {
+		case durationType:
 			out = append(out, durationSetting{key: key, env: f.Tag.Get("env")})
+		case reflect.TypeFor[time.Duration]():
+			t.Errorf("%s is a time.Duration, which a bare number decodes into: make it a Duration", key)
 		}
 	})
 	if len(out) < 5 {

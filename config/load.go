@@ -38,17 +38,51 @@ func Path(flagValue string, env func(string) (string, bool)) string {
 // Every such problem of the file and the environment is reported at once.
 // On error the Config is zero.
 func Load(path string, env func(string) (string, bool)) (Config, error) {
-	c := Default()
+	c, problems, err := load(path, env)
+	if err == nil && len(problems) > 0 {
+		err = errors.Join(problems...)
+	}
+	if err != nil {
+		return Config{}, err
+	}
+	return c, nil
+}
+
+// LoadValid is Load followed by Validate, with the problems of both in one
+// error: a duration without a unit or an unknown key does not hide what
+// Validate finds in the other settings (a bad duration keeps its default
+// meanwhile). A file that cannot be read or parsed, or a value of the wrong
+// type, which stops the TOML decoder, is reported alone. On error the
+// Config is zero.
+func LoadValid(path string, env func(string) (string, bool)) (Config, error) {
+	c, problems, err := load(path, env)
+	if err != nil {
+		return Config{}, err
+	}
+	if err := c.Validate(); err != nil {
+		problems = append(problems, flatten(err)...)
+	}
+	if len(problems) > 0 {
+		return Config{}, errors.Join(problems...)
+	}
+	return c, nil
+}
+
+// load is Load's work. fatal is an error after which the Config is not
+// whole (an unreadable or unparsable file, a value of the wrong type);
+// problems leave the other settings loaded.
+func load(path string, env func(string) (string, bool)) (c Config, problems []error, fatal error) {
+	c = Default()
 	c.origin = map[string]string{}
 	dbSet := false
 	var errs []error
 	if path != "" {
 		data, err := os.ReadFile(path)
 		if err != nil {
-			return Config{}, fmt.Errorf("read config file: %w", err)
+			return Config{}, nil, fmt.Errorf("read config file: %w", err)
 		}
-		if dbSet, err = decodeFile(&c, path, data); err != nil {
-			errs = append(errs, flatten(err)...)
+		if dbSet, errs, err = decodeFile(&c, path, data); err != nil {
+			return Config{}, nil, err
 		}
 	}
 	if env != nil {
@@ -75,15 +109,12 @@ func Load(path string, env func(string) (string, bool)) (Config, error) {
 			c.origin[key] = name
 		})
 	}
-	if len(errs) > 0 {
-		return Config{}, errors.Join(errs...)
-	}
 	// The database follows data_dir unless the user chose one, so that moving
 	// the data dir moves everything the embedded default keeps.
 	if _, fromEnv := c.origin["database_url"]; !dbSet && !fromEnv && c.DataDir != "" {
 		c.DatabaseURL = "sqlite://" + strings.TrimRight(c.DataDir, "/") + "/" + DefaultDatabaseFile
 	}
-	return c, nil
+	return c, errs, nil
 }
 
 // flatten lists the errors of a joined error, so that joining it again
@@ -96,11 +127,11 @@ func flatten(err error) []error {
 }
 
 // decodeFile overlays the TOML document on c and reports whether it set
-// database_url. Errors are Problems naming the key and file position. The
-// document is decoded into Config's shadow (shadow.go), so that every
-// duration is checked, and all of them are reported together with the
-// unknown keys.
-func decodeFile(c *Config, path string, data []byte) (dbSet bool, err error) {
+// database_url. The document is decoded into Config's shadow (shadow.go),
+// so that every duration is checked: problems are the bad durations and the
+// unknown keys, each a Problem naming the key and file position; fatal is
+// an error that stopped the decoder.
+func decodeFile(c *Config, path string, data []byte) (dbSet bool, problems []error, fatal error) {
 	shadow := reflect.New(shadowType(reflect.TypeOf(*c))).Elem()
 	toShadow(shadow, reflect.ValueOf(*c))
 	dec := toml.NewDecoder(bytes.NewReader(data))
@@ -111,7 +142,7 @@ func decodeFile(c *Config, path string, data []byte) (dbSet bool, err error) {
 		// durations can still be read; any other error stops the decode.
 		var strict *toml.StrictMissingError
 		if !errors.As(err, &strict) {
-			return false, fileError(path, err)
+			return false, nil, fileError(path, err)
 		}
 		errs = flatten(fileError(path, err))
 	}
@@ -122,17 +153,14 @@ func decodeFile(c *Config, path string, data []byte) (dbSet bool, err error) {
 		return path
 	}
 	fromShadow(reflect.ValueOf(c).Elem(), shadow, "", where, &errs)
-	if len(errs) > 0 {
-		return false, errors.Join(errs...)
-	}
 	// A second, loose pass only to learn which top-level keys are present:
 	// the struct cannot tell "absent" from "set to the default".
 	var raw map[string]any
 	if err := toml.Unmarshal(data, &raw); err != nil {
-		return false, fileError(path, err)
+		return false, nil, fileError(path, err)
 	}
 	_, dbSet = raw["database_url"]
-	return dbSet, nil
+	return dbSet, errs, nil
 }
 
 // fileError turns go-toml's errors into lines naming the key. It uses the

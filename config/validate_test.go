@@ -4,6 +4,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 )
 
 // TestValidateReportsEverything: one Validate call lists each problem on its
@@ -259,5 +260,36 @@ func TestValidateBaseURLs(t *testing.T) {
 	got := settings(problems(t, c.Validate()))
 	if want := []string{"ZECTRE_AUTH_LISTEN", "ZECTRE_AUTH_UPSTREAM", "default_auth", "routes[0].upstream"}; !slices.Equal(got, want) {
 		t.Errorf("problems name %q, want %q", got, want)
+	}
+}
+
+// TestLoadValidReportsEverything: what Load refuses (durations without a
+// unit, unknown keys) and what Validate refuses come in one error; a file
+// the decoder cannot read through is reported alone.
+func TestLoadValidReportsEverything(t *testing.T) {
+	path := writeFile(t, `
+read_timeout = 30
+default_auth = "sometimes"
+listn = ":1"
+upstream = "http://:8080"
+`)
+	_, err := LoadValid(path, envOf(map[string]string{"ZECTRE_AUTH_IDLE_TIMEOUT": "5", "ZECTRE_AUTH_PUBLIC_URL": "https://u:hunter2@auth.example"}))
+	got := settings(problems(t, err))
+	want := []string{"listn", "read_timeout", "ZECTRE_AUTH_IDLE_TIMEOUT", "upstream", "ZECTRE_AUTH_PUBLIC_URL", "default_auth"}
+	if !slices.Equal(got, want) {
+		t.Fatalf("problems name %q, want %q\n%v", got, want, err)
+	}
+	if strings.Contains(err.Error(), "hunter2") {
+		t.Errorf("a password in the message: %v", err)
+	}
+	for _, doc := range []string{"listen = 47080\ndefault_auth = \"x\"\n", "read_timeout = \n"} {
+		_, err := LoadValid(writeFile(t, doc), envOf(nil))
+		if err == nil || strings.Contains(err.Error(), "default_auth") || strings.Count(err.Error(), "\n") > 0 {
+			t.Errorf("%q: %v; want the decoder's one error alone", doc, err)
+		}
+	}
+	c, err := LoadValid(writeFile(t, "read_timeout = \"5s\"\n"), envOf(nil))
+	if err != nil || c.ReadTimeout.Std() != 5*time.Second {
+		t.Errorf("a valid file: %v, %v", c.ReadTimeout, err)
 	}
 }

@@ -59,10 +59,7 @@ func loadConfig(name string, args []string, stdout, stderr io.Writer) (config.Co
 		fmt.Fprint(stderr, usage)
 		return config.Config{}, nil, errReported
 	}
-	cfg, err := config.Load(config.Path(*path, os.LookupEnv), os.LookupEnv)
-	if err == nil {
-		err = cfg.Validate()
-	}
+	cfg, err := config.LoadValid(config.Path(*path, os.LookupEnv), os.LookupEnv)
 	if err != nil {
 		printProblems(stderr, err)
 		return config.Config{}, nil, errReported

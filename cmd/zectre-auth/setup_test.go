@@ -81,9 +81,11 @@ func TestConfigurationProblems(t *testing.T) {
 			[]string{"database_url: the database postgres://postgres@" + closed + "/x: "}},
 		{"database_url in the environment", "", []string{"ZECTRE_AUTH_DATABASE_URL=postgres://postgres:hunter2@" + closed + "/x?connect_timeout=2", "ZECTRE_AUTH_JWT_SECRET=" + testSecret},
 			[]string{"ZECTRE_AUTH_DATABASE_URL: the database postgres://postgres@" + closed + "/x: "}},
-		{"every bad duration at once", "read_timeout = 30\nidle_timeout = \"2\"\nupstream_timeout = 1.5\nno_such_setting = 1\n",
-			[]string{"ZECTRE_AUTH_SHUTDOWN_DELAY=5", "ZECTRE_AUTH_SHUTDOWN_TIMEOUT=0"},
+		{"every bad duration at once, with the rest", "read_timeout = 30\nidle_timeout = \"2\"\nupstream_timeout = 1.5\nno_such_setting = 1\ndefault_auth = \"sometimes\"\n",
+			[]string{"ZECTRE_AUTH_SHUTDOWN_DELAY=5", "ZECTRE_AUTH_SHUTDOWN_TIMEOUT=0", "ZECTRE_AUTH_UPSTREAM=http://:8080"},
 			[]string{
+				"config: default_auth: ",
+				"config: ZECTRE_AUTH_UPSTREAM: missing host",
 				"config: no_such_setting: unknown setting",
 				"config: upstream_timeout: the number 1.5 has no unit",
 				"config: read_timeout: the number 30 has no unit",
