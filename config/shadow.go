@@ -72,8 +72,8 @@ func toShadow(dst, src reflect.Value) {
 
 // fromShadow copies the decoded shadow src back into dst and parses the
 // durations the file set, appending a Problem for each bad one. prefix is
-// the TOML key of the section ("", "auth.", "routes[2]."); lines finds the
-// line a key is set on.
+// the TOML key of the section ("", "auth.", "routes[2]."); where says
+// where in the file a key is set, for the message.
 func fromShadow(dst, src reflect.Value, prefix string, where func(key string) string, errs *[]error) {
 	t := dst.Type()
 	for i := range t.NumField() {
