@@ -1,7 +1,8 @@
 // Package config holds zectre-auth's settings as plain data: built-in
 // defaults, overridden by a TOML file, overridden by ZECTRE_AUTH_*
 // environment variables. Load only parses; Validate reports every semantic
-// problem at once, each line naming the setting the way the user wrote it.
+// problem at once, each line naming the setting the way the user wrote it;
+// LoadValid does both and reports their problems together.
 package config
 
 import (
