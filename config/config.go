@@ -1,7 +1,8 @@
 // Package config holds zectre-auth's settings as plain data: built-in
 // defaults, overridden by a TOML file, overridden by ZECTRE_AUTH_*
 // environment variables. Load only parses; Validate reports every semantic
-// problem at once, each line naming the setting the way the user wrote it.
+// problem at once, each line naming the setting the way the user wrote it;
+// LoadValid does both and reports their problems together.
 package config
 
 import (
@@ -91,8 +92,9 @@ const (
 	AuthPublic   AuthMode = "public"   // forwarded without identity headers
 )
 
-// Config is every setting of the service. Each string field with an env tag
-// can also be set from that environment variable, which wins over the file.
+// Config is every setting of the service. Each string or Duration field
+// with an env tag can also be set from that environment variable, which wins
+// over the file.
 type Config struct {
 	// Listen is the main listener, host:port. Default DefaultListen (":47080").
 	Listen string `toml:"listen" env:"ZECTRE_AUTH_LISTEN"`
@@ -122,14 +124,14 @@ type Config struct {
 	// UpstreamTimeout bounds connecting to an upstream, writing the request
 	// and waiting for each read of the response. Default
 	// DefaultUpstreamTimeout (60 s); at most MaxUpstreamTimeout.
-	UpstreamTimeout Duration `toml:"upstream_timeout"`
+	UpstreamTimeout Duration `toml:"upstream_timeout" env:"ZECTRE_AUTH_UPSTREAM_TIMEOUT"`
 	// ShutdownDelay is how long the service keeps serving after SIGTERM with
 	// /readyz answering 503, before it stops accepting. Default
 	// DefaultShutdownDelay (5 s); 0 stops at once. SIGINT skips it.
-	ShutdownDelay Duration `toml:"shutdown_delay"`
+	ShutdownDelay Duration `toml:"shutdown_delay" env:"ZECTRE_AUTH_SHUTDOWN_DELAY"`
 	// ShutdownTimeout bounds the wait for in-flight requests once the
 	// listener is closed. Default DefaultShutdownTimeout (30 s).
-	ShutdownTimeout Duration `toml:"shutdown_timeout"`
+	ShutdownTimeout Duration `toml:"shutdown_timeout" env:"ZECTRE_AUTH_SHUTDOWN_TIMEOUT"`
 	// MaxHeaderBytes caps the request line plus headers of a request, in
 	// bytes; more is 431. Default DefaultMaxHeaderBytes (16 KiB).
 	MaxHeaderBytes int `toml:"max_header_bytes"`
@@ -144,10 +146,10 @@ type Config struct {
 	// connection's first byte of the next request) to the end of the
 	// request's headers, and of its body for the Authentication API.
 	// Default DefaultReadTimeout (30 s).
-	ReadTimeout Duration `toml:"read_timeout"`
+	ReadTimeout Duration `toml:"read_timeout" env:"ZECTRE_AUTH_READ_TIMEOUT"`
 	// IdleTimeout closes a kept-alive connection that sends no next request
 	// for this long. Default DefaultIdleTimeout (2 min).
-	IdleTimeout Duration `toml:"idle_timeout"`
+	IdleTimeout Duration `toml:"idle_timeout" env:"ZECTRE_AUTH_IDLE_TIMEOUT"`
 	// DashboardURL is the base of auth_url in the CLI flow. Default empty:
 	// the service serves /auth/cli itself under PublicURL.
 	DashboardURL string `toml:"dashboard_url" env:"ZECTRE_AUTH_DASHBOARD_URL"`

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/netip"
 	"net/url"
+	"path/filepath"
 	"strconv"
 	"strings"
 )
@@ -107,4 +108,68 @@ func redactURL(s string) string {
 		u.RawQuery = q.Encode()
 	}
 	return u.Redacted()
+}
+
+// Setting is the name of the setting at TOML key the way the user wrote
+// it: the environment variable it came from, else the key. Messages about
+// a setting's value found while starting (a listener that cannot bind, a
+// Redis that does not answer) name it by this, as Validate does.
+func (c Config) Setting(key string) string { return c.name(key) }
+
+// DatabaseName names the database for messages: for SQLite the absolute
+// path of the file, for PostgreSQL the URL without its password and query
+// (pgx reads a password from ?password=).
+func (c Config) DatabaseName() string {
+	if p := c.SQLitePath(); p != "" {
+		if abs, err := filepath.Abs(p); err == nil {
+			return abs
+		}
+		return p
+	}
+	u, err := url.Parse(c.DatabaseURL)
+	if err != nil {
+		return "the database of " + c.name("database_url")
+	}
+	if u.User != nil {
+		u.User = url.User(u.User.Username())
+	}
+	u.RawQuery, u.ForceQuery, u.Fragment = "", false, ""
+	return u.String()
+}
+
+// Scrub takes every secret of the configuration out of s (the JWT secret,
+// the passwords of the URLs, and those URLs themselves), so that an error
+// of a library that quotes what it was given can be printed.
+func (c Config) Scrub(s string) string {
+	urls := []string{c.DatabaseURL, c.RedisURL, c.Upstream, c.DashboardURL, c.PublicURL, c.Auth.CatalogJWKSURL}
+	for _, r := range c.Routes {
+		urls = append(urls, r.Upstream)
+	}
+	var secrets []string
+	for _, raw := range urls {
+		if raw == "" {
+			continue
+		}
+		if red := redactURL(raw); red != raw {
+			s = strings.ReplaceAll(s, raw, red)
+		}
+		if u, err := url.Parse(raw); err == nil {
+			if pw, ok := u.User.Password(); ok {
+				secrets = append(secrets, pw, url.QueryEscape(pw))
+			}
+			for k, vs := range u.Query() {
+				if lk := strings.ToLower(k); strings.Contains(lk, "pass") || strings.Contains(lk, "secret") ||
+					strings.Contains(lk, "token") || strings.Contains(lk, "key") {
+					secrets = append(secrets, vs...)
+				}
+			}
+		}
+	}
+	secrets = append(secrets, c.JWTSecret)
+	for _, sec := range secrets {
+		if len(sec) >= 3 { // shorter ones would blank out ordinary text
+			s = strings.ReplaceAll(s, sec, "xxxxx")
+		}
+	}
+	return s
 }

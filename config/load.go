@@ -33,19 +33,56 @@ func Path(flagValue string, env func(string) (string, bool)) string {
 // Load builds the configuration: defaults, then the TOML file at path (if
 // path is not ""), then environment variables, which win. env is usually
 // os.LookupEnv; a variable that is set, even to "", overrides the file.
-// Load only parses: an unknown key or a value of the wrong type is an error,
-// an out-of-range value is left for Validate. On error the Config is zero.
+// Load only parses: an unknown key, a value of the wrong type or a duration
+// without a unit is an error, an out-of-range value is left for Validate.
+// Every such problem of the file and the environment is reported at once.
+// On error the Config is zero.
 func Load(path string, env func(string) (string, bool)) (Config, error) {
-	c := Default()
+	c, problems, err := load(path, env)
+	if err == nil && len(problems) > 0 {
+		err = errors.Join(problems...)
+	}
+	if err != nil {
+		return Config{}, err
+	}
+	return c, nil
+}
+
+// LoadValid is Load followed by Validate, with the problems of both in one
+// error: a duration without a unit or an unknown key does not hide what
+// Validate finds in the other settings (a bad duration keeps its default
+// meanwhile). A file that cannot be read or parsed, or a value of the wrong
+// type, which stops the TOML decoder, is reported alone. On error the
+// Config is zero.
+func LoadValid(path string, env func(string) (string, bool)) (Config, error) {
+	c, problems, err := load(path, env)
+	if err != nil {
+		return Config{}, err
+	}
+	if err := c.Validate(); err != nil {
+		problems = append(problems, flatten(err)...)
+	}
+	if len(problems) > 0 {
+		return Config{}, errors.Join(problems...)
+	}
+	return c, nil
+}
+
+// load is Load's work. fatal is an error after which the Config is not
+// whole (an unreadable or unparsable file, a value of the wrong type);
+// problems leave the other settings loaded.
+func load(path string, env func(string) (string, bool)) (c Config, problems []error, fatal error) {
+	c = Default()
 	c.origin = map[string]string{}
 	dbSet := false
+	var errs []error
 	if path != "" {
 		data, err := os.ReadFile(path)
 		if err != nil {
-			return Config{}, fmt.Errorf("read config file: %w", err)
+			return Config{}, nil, fmt.Errorf("read config file: %w", err)
 		}
-		if dbSet, err = decodeFile(&c, path, data); err != nil {
-			return Config{}, err
+		if dbSet, errs, err = decodeFile(&c, path, data); err != nil {
+			return Config{}, nil, err
 		}
 	}
 	if env != nil {
@@ -54,10 +91,22 @@ func Load(path string, env func(string) (string, bool)) (Config, error) {
 			if name == "" || index == nil {
 				return
 			}
-			if s, ok := env(name); ok {
-				reflect.ValueOf(&c).Elem().FieldByIndex(index).SetString(s)
-				c.origin[key] = name
+			s, ok := env(name)
+			if !ok {
+				return
 			}
+			field := reflect.ValueOf(&c).Elem().FieldByIndex(index)
+			if f.Type == durationType {
+				d, err := parseDuration(s)
+				if err != nil {
+					errs = append(errs, &Problem{Setting: name, Message: err.Error()})
+					return
+				}
+				field.Set(reflect.ValueOf(d))
+			} else {
+				field.SetString(s)
+			}
+			c.origin[key] = name
 		})
 	}
 	// The database follows data_dir unless the user chose one, so that moving
@@ -65,25 +114,53 @@ func Load(path string, env func(string) (string, bool)) (Config, error) {
 	if _, fromEnv := c.origin["database_url"]; !dbSet && !fromEnv && c.DataDir != "" {
 		c.DatabaseURL = "sqlite://" + strings.TrimRight(c.DataDir, "/") + "/" + DefaultDatabaseFile
 	}
-	return c, nil
+	return c, errs, nil
+}
+
+// flatten lists the errors of a joined error, so that joining it again
+// keeps one line per problem at one level.
+func flatten(err error) []error {
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		return j.Unwrap()
+	}
+	return []error{err}
 }
 
 // decodeFile overlays the TOML document on c and reports whether it set
-// database_url. Errors are Problems naming the key and file position.
-func decodeFile(c *Config, path string, data []byte) (dbSet bool, err error) {
+// database_url. The document is decoded into Config's shadow (shadow.go),
+// so that every duration is checked: problems are the bad durations and the
+// unknown keys, each a Problem naming the key and file position; fatal is
+// an error that stopped the decoder.
+func decodeFile(c *Config, path string, data []byte) (dbSet bool, problems []error, fatal error) {
+	shadow := reflect.New(shadowType(reflect.TypeOf(*c))).Elem()
+	toShadow(shadow, reflect.ValueOf(*c))
 	dec := toml.NewDecoder(bytes.NewReader(data))
 	dec.DisallowUnknownFields()
-	if err := dec.Decode(c); err != nil {
-		return false, fileError(path, err)
+	var errs []error
+	if err := dec.Decode(shadow.Addr().Interface()); err != nil {
+		// Unknown keys are reported after a complete decode, so the
+		// durations can still be read; any other error stops the decode.
+		var strict *toml.StrictMissingError
+		if !errors.As(err, &strict) {
+			return false, nil, fileError(path, err)
+		}
+		errs = flatten(fileError(path, err))
 	}
+	where := func(key string) string {
+		if n := keyLine(data, key); n > 0 {
+			return fmt.Sprintf("%s line %d", path, n)
+		}
+		return path
+	}
+	fromShadow(reflect.ValueOf(c).Elem(), shadow, "", where, &errs)
 	// A second, loose pass only to learn which top-level keys are present:
 	// the struct cannot tell "absent" from "set to the default".
 	var raw map[string]any
 	if err := toml.Unmarshal(data, &raw); err != nil {
-		return false, fileError(path, err)
+		return false, nil, fileError(path, err)
 	}
 	_, dbSet = raw["database_url"]
-	return dbSet, nil
+	return dbSet, errs, nil
 }
 
 // fileError turns go-toml's errors into lines naming the key. It uses the
@@ -106,7 +183,7 @@ func fileError(path string, err error) error {
 	var de *toml.DecodeError
 	if errors.As(err, &de) {
 		row, col := de.Position()
-		msg := friendlyMessage(strings.TrimPrefix(de.Error(), "toml: "))
+		msg := friendlyMessage(strings.TrimPrefix(de.Error(), "toml: "), de.Key())
 		if len(de.Key()) == 0 {
 			return fmt.Errorf("%s:%d:%d: %s", path, row, col, msg)
 		}
@@ -118,29 +195,64 @@ func fileError(path string, err error) error {
 	return fmt.Errorf("%s: %w", path, err)
 }
 
-var typeMismatch = regexp.MustCompile(`^cannot decode TOML (\w+) into .* of type (\S+)$`)
+var typeMismatch = regexp.MustCompile(`^cannot decode TOML (\w+) into `)
 
-// friendlyMessage rewrites go-toml's type errors, which name Go types, into
-// what the user must write.
-func friendlyMessage(msg string) string {
+// friendlyMessage rewrites go-toml's type errors, which name Go types (and
+// those of the shadow are long), into what the user must write for key.
+func friendlyMessage(msg string, key toml.Key) string {
 	m := typeMismatch.FindStringSubmatch(msg)
 	if m == nil {
 		return msg
 	}
-	want := map[string]string{
-		"string":          "a string",
-		"config.AuthMode": "a string",
-		"int":             "an integer",
-		"[]string":        "an array of strings",
-		"config.Auth":     "a table",
-		"config.Limits":   "a table",
-		"[]config.Route":  "an array of tables ([[routes]])",
-		"config.Route":    "a table",
-	}[m[2]]
-	if want == "" {
-		return msg
+	return fmt.Sprintf("want %s, got a TOML %s", wantOf(settingType(key), key), m[1])
+}
+
+// settingType is the Go type of the setting or section at key, or nil.
+func settingType(key toml.Key) reflect.Type {
+	t := reflect.TypeFor[Config]()
+	for _, part := range key {
+		if t.Kind() == reflect.Slice && t.Elem().Kind() == reflect.Struct {
+			t = t.Elem()
+		}
+		if t.Kind() != reflect.Struct {
+			return nil
+		}
+		found := false
+		for i := range t.NumField() {
+			f := t.Field(i)
+			if name, _, _ := strings.Cut(f.Tag.Get("toml"), ","); f.IsExported() && name == part {
+				t, found = f.Type, true
+				break
+			}
+		}
+		if !found {
+			return nil
+		}
 	}
-	return fmt.Sprintf("want %s, got a TOML %s", want, m[1])
+	return t
+}
+
+// wantOf says what a value of type t is written as in TOML.
+func wantOf(t reflect.Type, key toml.Key) string {
+	switch {
+	case t == nil:
+		return "another type"
+	case t == durationType:
+		return "a duration string such as \"30s\""
+	case t.Kind() == reflect.String:
+		return "a string"
+	case t.Kind() == reflect.Int:
+		return "an integer"
+	case t.Kind() == reflect.Bool:
+		return "a boolean (true or false)"
+	case t.Kind() == reflect.Struct:
+		return "a table"
+	case t.Kind() == reflect.Slice && t.Elem().Kind() == reflect.Struct:
+		return fmt.Sprintf("an array of tables ([[%s]])", key[len(key)-1])
+	case t.Kind() == reflect.Slice && t.Elem().Kind() == reflect.String:
+		return "an array of strings"
+	}
+	return "another type"
 }
 
 // keyName prints a TOML key path; [[routes]] entries become routes[] since

@@ -286,8 +286,11 @@ func (v *validator) jwtSecret() {
 	}
 }
 
-// httpURL checks an absolute http(s) URL with a host. Base URLs get paths
-// appended, so a query or fragment would end up in the wrong place.
+// httpURL checks an absolute http(s) URL with a host. Base URLs (upstreams,
+// dashboard_url, public_url) get paths appended, so a query or fragment
+// would end up in the wrong place, and they are sent on or shown to
+// clients, so they carry no credentials; these are the checks the proxy
+// makes of an upstream, made here so that they are reported with the rest.
 func (v *validator) httpURL(key, s string, base bool) {
 	if s == "" {
 		return
@@ -306,8 +309,10 @@ func checkHTTPURL(s string, base bool) string {
 		return "not a valid URL"
 	case !strings.EqualFold(u.Scheme, "http") && !strings.EqualFold(u.Scheme, "https"):
 		return fmt.Sprintf("unsupported scheme %q (want http:// or https://)", u.Scheme)
-	case u.Host == "":
+	case u.Host == "" || u.Hostname() == "": // "http://:8080" has a port only
 		return "missing host"
+	case base && u.User != nil:
+		return "must not hold credentials (user:password@)"
 	case base && (u.RawQuery != "" || u.Fragment != "" || u.ForceQuery):
 		return "must not have a query or fragment"
 	}

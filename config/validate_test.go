@@ -4,6 +4,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 )
 
 // TestValidateReportsEverything: one Validate call lists each problem on its
@@ -200,5 +201,95 @@ func TestValidateRoutes(t *testing.T) {
 				t.Errorf("error %q does not contain %q", err, tc.contains)
 			}
 		})
+	}
+}
+
+// TestValidateBaseURLs: the URLs that paths are appended to (the upstreams,
+// dashboard_url, public_url) need a host and carry no credentials; Validate
+// reports these with every other problem, so the start fails before any
+// listener or upstream is set up, and never quotes the URL.
+func TestValidateBaseURLs(t *testing.T) {
+	set := map[string]func(c *Config, u string){
+		"upstream":           func(c *Config, u string) { c.Upstream = u },
+		"routes[0].upstream": func(c *Config, u string) { c.Routes = []Route{{Path: "/a/**", Auth: AuthPublic, Upstream: u}} },
+		"dashboard_url":      func(c *Config, u string) { c.DashboardURL = u },
+		"public_url":         func(c *Config, u string) { c.PublicURL = u },
+	}
+	for _, tc := range []struct {
+		name, url, contains string // contains "": valid
+	}{
+		{"host and port", "http://127.0.0.1:8080", ""},
+		{"base path", "https://up.internal/svc", ""},
+		{"IPv6 host", "http://[::1]:8080", ""},
+		{"port only", "http://:8080", "missing host"},
+		{"no host", "http://", "missing host"},
+		{"empty IPv6 host", "http://[]:8080", "not a valid URL"},
+		{"user and password", "http://app:hunter2@up:8080", "must not hold credentials"},
+		{"password only", "http://:hunter2@up:8080", "must not hold credentials"},
+		{"user only", "https://hunter2@up", "must not hold credentials"},
+		{"query", "http://up:8080/?hunter2", "must not have a query or fragment"},
+		{"fragment", "http://up:8080/#hunter2", "must not have a query or fragment"},
+	} {
+		for setting, edit := range set {
+			t.Run(setting+"/"+tc.name, func(t *testing.T) {
+				c := Default()
+				edit(&c, tc.url)
+				err := c.Validate()
+				ps := problems(t, err)
+				if tc.contains == "" {
+					if err != nil {
+						t.Fatalf("valid URL refused: %v", err)
+					}
+					return
+				}
+				if len(ps) != 1 || ps[0].Setting != setting || !strings.Contains(ps[0].Message, tc.contains) {
+					t.Fatalf("problems %v, want one for %s containing %q", err, setting, tc.contains)
+				}
+				if strings.Contains(err.Error(), "hunter2") || strings.Contains(err.Error(), "up:8080") {
+					t.Errorf("the message quotes the URL: %v", err)
+				}
+			})
+		}
+	}
+	// With the other problems, in one Validate, named as written.
+	c, err := Load(writeFile(t, "default_auth = \"sometimes\"\n[[routes]]\npath = \"/a\"\nauth = \"public\"\nupstream = \"http://:9000\"\n"),
+		envOf(map[string]string{"ZECTRE_AUTH_UPSTREAM": "http://u:hunter2@up:8080", "ZECTRE_AUTH_LISTEN": "nope"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := settings(problems(t, c.Validate()))
+	if want := []string{"ZECTRE_AUTH_LISTEN", "ZECTRE_AUTH_UPSTREAM", "default_auth", "routes[0].upstream"}; !slices.Equal(got, want) {
+		t.Errorf("problems name %q, want %q", got, want)
+	}
+}
+
+// TestLoadValidReportsEverything: what Load refuses (durations without a
+// unit, unknown keys) and what Validate refuses come in one error; a file
+// the decoder cannot read through is reported alone.
+func TestLoadValidReportsEverything(t *testing.T) {
+	path := writeFile(t, `
+read_timeout = 30
+default_auth = "sometimes"
+listn = ":1"
+upstream = "http://:8080"
+`)
+	_, err := LoadValid(path, envOf(map[string]string{"ZECTRE_AUTH_IDLE_TIMEOUT": "5", "ZECTRE_AUTH_PUBLIC_URL": "https://u:hunter2@auth.example"}))
+	got := settings(problems(t, err))
+	want := []string{"listn", "read_timeout", "ZECTRE_AUTH_IDLE_TIMEOUT", "upstream", "ZECTRE_AUTH_PUBLIC_URL", "default_auth"}
+	if !slices.Equal(got, want) {
+		t.Fatalf("problems name %q, want %q\n%v", got, want, err)
+	}
+	if strings.Contains(err.Error(), "hunter2") {
+		t.Errorf("a password in the message: %v", err)
+	}
+	for _, doc := range []string{"listen = 47080\ndefault_auth = \"x\"\n", "read_timeout = \n"} {
+		_, err := LoadValid(writeFile(t, doc), envOf(nil))
+		if err == nil || strings.Contains(err.Error(), "default_auth") || strings.Count(err.Error(), "\n") > 0 {
+			t.Errorf("%q: %v; want the decoder's one error alone", doc, err)
+		}
+	}
+	c, err := LoadValid(writeFile(t, "read_timeout = \"5s\"\n"), envOf(nil))
+	if err != nil || c.ReadTimeout.Std() != 5*time.Second {
+		t.Errorf("a valid file: %v, %v", c.ReadTimeout, err)
 	}
 }

@@ -102,14 +102,18 @@ type traefikIngressRoute struct {
 // kustomization is kustomize's file, with the fields the base uses.
 type kustomization struct {
 	metav1.TypeMeta `json:",inline"`
-	Namespace       string   `json:"namespace,omitempty"`
-	Resources       []string `json:"resources"`
-	Images          []struct {
-		Name    string `json:"name"`
-		NewName string `json:"newName,omitempty"`
-		NewTag  string `json:"newTag,omitempty"`
-		Digest  string `json:"digest,omitempty"`
-	} `json:"images,omitempty"`
+	Namespace       string           `json:"namespace,omitempty"`
+	Resources       []string         `json:"resources"`
+	Images          []kustomizeImage `json:"images,omitempty"`
+}
+
+// kustomizeImage is one entry of images: it replaces the image called Name
+// in the manifests.
+type kustomizeImage struct {
+	Name    string `json:"name"`
+	NewName string `json:"newName,omitempty"`
+	NewTag  string `json:"newTag,omitempty"`
+	Digest  string `json:"digest,omitempty"`
 }
 
 // manifest is one decoded YAML document and where it came from.

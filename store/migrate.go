@@ -19,6 +19,7 @@ var migrationFiles embed.FS
 type dialect struct {
 	dir         string // under migrations/
 	createTable string
+	hasTable    string // no argument: whether schema_migrations exists
 	isApplied   string // one argument: version; yields a bool
 	markApplied string // two arguments: version, name
 }
@@ -65,6 +66,40 @@ func migrate(ctx context.Context, m migrator) ([]string, error) {
 		}
 	}
 	return applied, nil
+}
+
+// pending returns the migrations of m's dialect not applied yet, without
+// writing anything: the bookkeeping table is not created when it is
+// missing, since then every migration is pending. It holds the migration
+// lock while it reads, so a migration in progress is waited for.
+func pending(ctx context.Context, m migrator) (_ []string, err error) {
+	d := m.dialect()
+	all, err := loadMigrations(d.dir)
+	if err != nil {
+		return nil, err
+	}
+	tx, err := m.beginMigration(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer func() { _ = tx.rollback(context.WithoutCancel(ctx)) }()
+	exists, err := tx.queryBool(ctx, d.hasTable)
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for _, mg := range all {
+		done := false
+		if exists {
+			if done, err = tx.queryBool(ctx, d.isApplied, mg.version); err != nil {
+				return nil, err
+			}
+		}
+		if !done {
+			out = append(out, mg.file)
+		}
+	}
+	return out, nil
 }
 
 func applyMigration(ctx context.Context, m migrator, d dialect, mg migration) (applied bool, err error) {

@@ -3,6 +3,8 @@ package store
 import (
 	"context"
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 )
 
@@ -31,6 +33,34 @@ func Migrate(ctx context.Context, url string) ([]string, error) {
 		return applied, err
 	}
 	return applied, s.Close()
+}
+
+// OpenExisting opens a database that exists and has every migration
+// applied (same forms as Open), and creates or migrates nothing: no SQLite
+// file or directory, no schema. The admin commands use it, where a fresh
+// database made at a mistyped path or from the wrong directory would only
+// hide the mistake. A missing SQLite file is ErrNoDatabase, a schema that
+// lacks migrations ErrNotMigrated.
+func OpenExisting(ctx context.Context, url string) (Store, error) {
+	if scheme, rest, ok := strings.Cut(url, "://"); ok && strings.EqualFold(scheme, "sqlite") {
+		path := filepath.Clean(rest)
+		if fi, err := os.Stat(path); err != nil || !fi.Mode().IsRegular() {
+			return nil, fmt.Errorf("%w: no file %s", ErrNoDatabase, path)
+		}
+	}
+	b, err := connect(ctx, url)
+	if err != nil {
+		return nil, err
+	}
+	missing, err := pending(ctx, b)
+	if err == nil && len(missing) > 0 {
+		err = fmt.Errorf("%w: %s not applied", ErrNotMigrated, strings.Join(missing, ", "))
+	}
+	if err != nil {
+		_ = b.Close()
+		return nil, err
+	}
+	return b, nil
 }
 
 // backend is a Store the runner can migrate.

@@ -111,6 +111,7 @@ func (s *postgresStore) dialect() dialect {
 			version    integer PRIMARY KEY,
 			name       text NOT NULL,
 			applied_at timestamptz NOT NULL DEFAULT now())`,
+		hasTable:    `SELECT to_regclass('schema_migrations') IS NOT NULL`,
 		isApplied:   `SELECT EXISTS (SELECT 1 FROM schema_migrations WHERE version = $1)`,
 		markApplied: `INSERT INTO schema_migrations (version, name) VALUES ($1, $2)`,
 	}

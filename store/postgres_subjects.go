@@ -3,7 +3,6 @@ package store
 import (
 	"context"
 	"errors"
-	"fmt"
 )
 
 // The linked user is found through a subquery rather than a join, so that
@@ -19,12 +18,12 @@ func (s *postgresStore) UserBySubject(ctx context.Context, issuer, subject strin
 // callers meet on the unique indexes: PostgreSQL makes the second wait for
 // the first to commit, and then it finds the first one's link.
 func (s *postgresStore) LinkSubject(ctx context.Context, issuer, subject string, u User) (User, error) {
-	id, ok := canonicalID(u.ID)
-	if !ok {
-		return User{}, fmt.Errorf("store: invalid user id %q", u.ID)
-	}
 	if subject == "" {
 		return User{}, errors.New("store: link subject: empty subject")
+	}
+	id, err := newUserID()
+	if err != nil {
+		return User{}, err
 	}
 	u.ID, u.Email, u.CreatedAt = id, normaliseEmail(u.Email), dbTime(u.CreatedAt)
 

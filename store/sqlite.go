@@ -165,6 +165,7 @@ func (s *sqliteStore) dialect() dialect {
 			name       TEXT NOT NULL,
 			applied_at INTEGER NOT NULL DEFAULT (CAST(unixepoch('subsec') * 1000000 AS INTEGER))
 		) STRICT`,
+		hasTable:    `SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'schema_migrations')`,
 		isApplied:   `SELECT EXISTS (SELECT 1 FROM schema_migrations WHERE version = ?)`,
 		markApplied: `INSERT INTO schema_migrations (version, name) VALUES (?, ?)`,
 	}

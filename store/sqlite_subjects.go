@@ -4,7 +4,6 @@ import (
 	"context"
 	"database/sql"
 	"errors"
-	"fmt"
 )
 
 // The linked user is found through a subquery rather than a join, so that
@@ -22,17 +21,17 @@ func (s *sqliteStore) UserBySubject(ctx context.Context, issuer, subject string)
 // before the inserts: racing first sights run one after the other and the
 // later ones find the first one's link.
 func (s *sqliteStore) LinkSubject(ctx context.Context, issuer, subject string, u User) (User, error) {
-	id, ok := canonicalID(u.ID)
-	if !ok {
-		return User{}, fmt.Errorf("store: invalid user id %q", u.ID)
-	}
 	if subject == "" {
 		return User{}, errors.New("store: link subject: empty subject")
+	}
+	id, err := newUserID()
+	if err != nil {
+		return User{}, err
 	}
 	u.ID, u.Email, u.CreatedAt = id, normaliseEmail(u.Email), dbTime(u.CreatedAt)
 
 	var out User
-	err := s.withWriteTx(ctx, func(tx *sql.Tx) error {
+	err = s.withWriteTx(ctx, func(tx *sql.Tx) error {
 		linked, err := scanSQLiteUser(tx.QueryRowContext(ctx, sqliteUserBySubject, issuer, subject))
 		if err == nil {
 			out = linked

@@ -21,6 +21,11 @@ var (
 	ErrSessionExpired = errors.New("store: cli session expired")
 	// ErrUnavailable wraps failures to reach the database itself.
 	ErrUnavailable = errors.New("store: database unavailable")
+	// ErrNoDatabase: OpenExisting found no SQLite database file.
+	ErrNoDatabase = errors.New("store: no database")
+	// ErrNotMigrated: OpenExisting found a database whose schema lacks
+	// migrations.
+	ErrNotMigrated = errors.New("store: database not migrated")
 )
 
 // User is an account. Email is stored lowercased.
@@ -94,7 +99,8 @@ type Store interface {
 	// when the identity was never linked.
 	UserBySubject(ctx context.Context, issuer, subject string) (User, error)
 	// LinkSubject creates u (as CreateUser would) and links it to issuer and
-	// subject, atomically, and returns the stored user. When the identity is
+	// subject, atomically, and returns the stored user. The new user's id is
+	// a UUID v7 the store assigns; u.ID is not read. When the identity is
 	// already linked, also by a concurrent caller, nothing is created and the
 	// linked user is returned, so racing first sights converge on one user.
 	// When u's email belongs to a user not linked to this identity, nothing

@@ -38,6 +38,17 @@ func canonicalID(id string) (string, bool) {
 	return u.String(), true
 }
 
+// newUserID is the id of a user the store creates itself (a catalog
+// identity's first sight): a UUID v7, like the ids of signup, so that every
+// user id is time-ordered and the documents can say one thing about them.
+func newUserID() (string, error) {
+	u, err := uuid.NewV7()
+	if err != nil {
+		return "", fmt.Errorf("store: new user id: %w", err)
+	}
+	return u.String(), nil
+}
+
 // normaliseEmail matches what CreateUser stores: the lookup columns are
 // case-insensitive anyway, but both stores keep one spelling.
 func normaliseEmail(email string) string {

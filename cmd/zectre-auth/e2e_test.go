@@ -98,7 +98,7 @@ func TestUsersCommands(t *testing.T) {
 			token, key := s.account("carol@example.com")
 
 			out, errOut, code := command(t, dir, e, "users", "disable", "Carol@Example.com")
-			if code != 0 || !strings.Contains(out, "disabled carol@example.com") {
+			if code != 0 || !strings.Contains(out, "disabled carol@example.com in the database ") {
 				t.Fatalf("users disable: %d %q %q", code, out, errOut)
 			}
 			took := until(t, tc.limit, "disabled account's credentials refused", func() bool {
@@ -127,7 +127,7 @@ func TestUsersCommands(t *testing.T) {
 				return b["is_admin"] == false
 			})
 			_, errOut, code = command(t, dir, e, "users", "disable", "nobody@example.com")
-			if code != 1 || !strings.Contains(errOut, "no account") {
+			if code != 1 || !strings.Contains(errOut, "no account has the email nobody@example.com in the database ") {
 				t.Fatalf("unknown email: %d %q", code, errOut)
 			}
 			if _, _, code := command(t, dir, e, "users", "explode", "carol@example.com"); code != 2 {

@@ -16,9 +16,11 @@ const usage = `usage: zectre-auth [command] [--config FILE]
 commands:
   serve                      start the service (the default)
   migrate                    apply database migrations and exit
-  users disable|enable EMAIL   turn an account off or on
-  users promote|demote EMAIL   grant or take away admin
+  users disable|enable EMAIL turn an account off or on
+  users promote|demote EMAIL grant or take away admin
+                             (in an existing, migrated database only)
   version                    print the version
+  help, -h, --help           print this help
 
 client commands (API key in $XDG_CONFIG_HOME/zectre/credentials.json):
   login [--api URL] [--no-browser] [--device NAME]
@@ -28,6 +30,10 @@ client commands (API key in $XDG_CONFIG_HOME/zectre/credentials.json):
 
   The API is --api, else the stored key's server, else ZECTRE_API_URL,
   else http://localhost:47080.
+
+The configuration is the TOML file of --config (else $ZECTRE_AUTH_CONFIG)
+and ZECTRE_AUTH_* environment variables. A configuration problem exits
+with status 2.
 `
 
 func main() {
@@ -36,13 +42,17 @@ func main() {
 
 // run dispatches a command line and returns the exit status.
 func run(args []string, stdout, stderr io.Writer) int {
+	if len(args) > 0 && isHelp(args[0]) {
+		fmt.Fprint(stdout, usage)
+		return 0
+	}
 	cmd := "serve"
 	if len(args) > 0 && args[0] != "" && args[0][0] != '-' {
 		cmd, args = args[0], args[1:]
 	}
 	switch cmd {
 	case "serve":
-		return serve(args, stderr)
+		return serve(args, stdout, stderr)
 	case "migrate":
 		return migrate(args, stdout, stderr)
 	case "users":
@@ -55,9 +65,6 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return logout(args, stdout, stderr)
 	case "version", "--version":
 		fmt.Fprintln(stdout, "zectre-auth", versionString())
-		return 0
-	case "help", "-h", "--help":
-		fmt.Fprint(stdout, usage)
 		return 0
 	default:
 		fmt.Fprintf(stderr, "zectre-auth: unknown command %q\n%s", cmd, usage)

@@ -20,12 +20,17 @@ import (
 	"github.com/zectre/zectre-auth/handlers"
 	"github.com/zectre/zectre-auth/metrics"
 	"github.com/zectre/zectre-auth/proxy"
+	"github.com/zectre/zectre-auth/store"
 )
 
-func serve(args []string, stderr io.Writer) int {
-	cfg, _, ok := loadConfig("serve", args, stderr)
-	if !ok {
-		return 2
+// serve runs the service. A setting whose value fails while starting (the
+// database, Redis, the data dir, the catalog's JWKS URL, the upstreams, a
+// listener) ends it with exitConfig and a line naming that setting as the
+// user wrote it, like the problems Validate finds.
+func serve(args []string, stdout, stderr io.Writer) int {
+	cfg, _, err := loadConfig("serve", args, stdout, stderr)
+	if err != nil {
+		return status(err)
 	}
 	log := slog.New(slog.NewJSONHandler(stderr, nil))
 	tuneGC()
@@ -39,20 +44,23 @@ func serve(args []string, stderr io.Writer) int {
 	defer stop()
 
 	m := metrics.New(versionString())
-	st, closeStore, ok := openStore(ctx, cfg, m.Cache(), log, stderr)
-	if !ok {
-		return 1
+	st, closeStore, code := openStore(ctx, cfg, store.Open, m.Cache(), log, stderr)
+	if code != 0 {
+		return code
 	}
 	defer closeStore()
+	// The secret comes from jwt_secret, or else from a file in data_dir.
+	secretKey := "jwt_secret"
+	if cfg.JWTSecret == "" {
+		secretKey = "data_dir"
+	}
 	secret, err := jwtSecret(cfg)
 	if err != nil {
-		fmt.Fprintln(stderr, "zectre-auth: ZECTRE_AUTH_JWT_SECRET:", err)
-		return 1
+		return configProblem(stderr, cfg, secretKey, err)
 	}
 	tokens, err := authn.NewTokens(secret, authn.DefaultTokenTTL)
 	if err != nil {
-		fmt.Fprintln(stderr, "zectre-auth: ZECTRE_AUTH_JWT_SECRET:", err)
-		return 1
+		return configProblem(stderr, cfg, secretKey, err)
 	}
 	passwords, err := authn.NewPasswords(authn.DefaultPasswordParams, cfg.Limits.MaxConcurrentHashes)
 	if err != nil {
@@ -74,8 +82,7 @@ func serve(args []string, stderr io.Writer) int {
 			Users: st, Cache: verified, Logger: log, OnRefresh: m.JWKSRefreshed,
 		})
 		if err != nil {
-			fmt.Fprintln(stderr, "zectre-auth: ZECTRE_AUTH_CATALOG_JWKS_URL:", err)
-			return 1
+			return configProblem(stderr, cfg, "auth.catalog_jwks_url", err)
 		}
 		defer catalog.Close()
 		// The catalog claims only asymmetric tokens, so it goes before the
@@ -104,8 +111,9 @@ func serve(args []string, stderr io.Writer) int {
 		Timeout: cfg.UpstreamTimeout.Std(), Observer: m.Proxy(), MaxBodyBytes: cfg.MaxProxyBodyBytes,
 	})
 	if err != nil {
-		fmt.Fprintln(stderr, "zectre-auth: routes:", err)
-		return 1
+		// Validate checks what proxy.New does, so this is a check that
+		// only the proxy can make (an upstream's base path).
+		return configProblem(stderr, cfg, "routes", err)
 	}
 	handler := m.Instrument(handlers.NewHandler(api, edge), metrics.Classifier(api.ServeCLIPage))
 	srv := handlers.NewServer(handler, log, handlers.ServerLimits{
@@ -114,14 +122,12 @@ func serve(args []string, stderr io.Writer) int {
 
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
-		fmt.Fprintln(stderr, "zectre-auth: ZECTRE_AUTH_LISTEN:", err)
-		return 1
+		return configProblem(stderr, cfg, "listen", err)
 	}
 	admin, err := startAdmin(cfg, m, log)
 	if err != nil {
 		ln.Close()
-		fmt.Fprintln(stderr, "zectre-auth: ZECTRE_AUTH_ADMIN_LISTEN:", err)
-		return 1
+		return configProblem(stderr, cfg, "admin_listen", err)
 	}
 	var background sync.WaitGroup
 	background.Go(func() { st.Run(ctx) })
@@ -132,7 +138,7 @@ func serve(args []string, stderr io.Writer) int {
 	go func() { served <- srv.Serve(ln) }()
 	log.Info("listening", "addr", ln.Addr().String(), "config", cfg.String(), "version", versionString())
 
-	code := 0
+	code = 0 // the status of the running service from here on
 	select {
 	case err := <-served:
 		log.Error("server stopped", "err", err)
