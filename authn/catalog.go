@@ -14,7 +14,6 @@ import (
 	"unicode/utf8"
 
 	"github.com/golang-jwt/jwt/v5"
-	"github.com/google/uuid"
 
 	"github.com/zectre/zectre-auth/store"
 )
@@ -262,7 +261,7 @@ func (a *CatalogAuthenticator) linkedUser(ctx context.Context, id catalogIdentit
 	}
 	// No password hash: a linked user signs in through the catalog only.
 	u, err = a.users.LinkSubject(ctx, id.issuer, id.subject, store.User{
-		ID: uuid.NewString(), Email: id.email, Name: id.name, CreatedAt: a.now().UTC(),
+		Email: id.email, Name: id.name, CreatedAt: a.now().UTC(),
 	})
 	if errors.Is(err, store.ErrEmailExists) {
 		return store.User{}, fmt.Errorf("%w: the token's email is registered to an account not linked to its subject", ErrSubjectConflict)

@@ -1,8 +1,11 @@
 package config
 
 import (
+	"errors"
 	"fmt"
 	"strings"
+
+	"github.com/zectre/zectre-auth/authn"
 )
 
 // route checks one [[routes]] entry; problems are named routes[i].field.
@@ -18,7 +21,11 @@ func (v *validator) route(i int, r Route) {
 	}
 	v.authMode(key("auth"), r.Auth)
 	for j, s := range r.Scopes {
-		if !isScope(s) {
+		switch err := authn.ValidScope(s); {
+		case errors.Is(err, authn.ErrScopeWildcard):
+			v.add(fmt.Sprintf("%s[%d]", key("scopes"), j),
+				"%q: \"*\" is only valid alone (it matches every scope; name each scope otherwise), so no API key could hold it", s)
+		case err != nil:
 			v.add(fmt.Sprintf("%s[%d]", key("scopes"), j),
 				"%q is not a scope (1 to 64 of a-z 0-9 : . _ * -), so no API key could hold it", s)
 		}
@@ -38,6 +45,8 @@ func checkPattern(p string) error {
 		return fmt.Errorf("%q must start with \"/\"", p)
 	case strings.ContainsAny(p, "?#"):
 		return fmt.Errorf("%q must not contain a query or fragment", p)
+	case strings.Contains(p, ";") || strings.Contains(strings.ToUpper(p), "%3B"):
+		return fmt.Errorf("%q must not contain \";\" (paths with one are refused, so the rule would never match)", p)
 	}
 	for _, r := range p {
 		if r <= ' ' || r == 0x7f {
@@ -77,31 +86,19 @@ func isHex(b byte) bool {
 	return '0' <= b && b <= '9' || 'a' <= b && b <= 'f' || 'A' <= b && b <= 'F'
 }
 
-// isMethod: an RFC 9110 token with no lowercase letters, because methods
-// are case-sensitive and every registered one is uppercase.
+// isMethod: 1 to 32 of A-Z 0-9 - _, the methods a request may carry
+// (proxy.ValidMethod): methods are case-sensitive, every registered one is
+// uppercase, and the edge refuses a request with any other.
 func isMethod(m string) bool {
-	if m == "" {
+	if m == "" || len(m) > 32 {
 		return false
 	}
 	for i := 0; i < len(m); i++ {
 		b := m[i]
-		if !('A' <= b && b <= 'Z' || '0' <= b && b <= '9' || strings.IndexByte("!#$%&'*+-.^_`|~", b) >= 0) {
+		if !('A' <= b && b <= 'Z' || '0' <= b && b <= '9' || b == '-' || b == '_') {
 			return false
 		}
 	}
 	return true
 }
 
-// isScope mirrors the API key scope syntax of the contract (part B).
-func isScope(s string) bool {
-	if len(s) < 1 || len(s) > 64 {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		b := s[i]
-		if !('a' <= b && b <= 'z' || '0' <= b && b <= '9' || strings.IndexByte(":._*-", b) >= 0) {
-			return false
-		}
-	}
-	return true
-}
