@@ -101,4 +101,3 @@ func isMethod(m string) bool {
 	}
 	return true
 }
-
