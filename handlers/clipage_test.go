@@ -53,7 +53,7 @@ func startPage(t *testing.T, policy authn.LimitPolicy, servePage bool, edit ...f
 		t.Fatal(err)
 	}
 	t.Cleanup(px.Close)
-	srv := handlers.NewServer(handlers.NewHandler(api, px), slog.New(slog.NewTextHandler(io.Discard, nil)))
+	srv := handlers.NewServer(handlers.NewFront(api, px, nil).Serve, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)

@@ -68,7 +68,7 @@ func benchEdge(b *testing.B, upstream string) (fasthttp.RequestHandler, string) 
 		b.Fatal(err)
 	}
 	b.Cleanup(px.Close)
-	return handlers.NewHandler(api, px), nk.Raw
+	return handlers.NewFront(api, px, nil).Serve, nk.Raw
 }
 
 // benchCtx is a prepared request from a loopback client, on a connection

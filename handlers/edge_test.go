@@ -521,7 +521,7 @@ func TestEdgeHTTPSUpstream(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer px.Close()
-		srv := handlers.NewServer(handlers.NewHandler(api, px), slog.New(slog.NewTextHandler(io.Discard, nil)))
+		srv := handlers.NewServer(handlers.NewFront(api, px, nil).Serve, slog.New(slog.NewTextHandler(io.Discard, nil)))
 		ln, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {
 			t.Fatal(err)

@@ -105,7 +105,7 @@ func startHostile(t *testing.T, lim handlers.ServerLimits, body bodyLimits) *hos
 		t.Fatal(err)
 	}
 	t.Cleanup(px.Close)
-	srv := handlers.NewServer(handlers.NewHandler(api, px), api.Log, lim)
+	srv := handlers.NewServer(handlers.NewFront(api, px, nil).Serve, api.Log, lim)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)

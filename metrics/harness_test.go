@@ -120,7 +120,7 @@ func startService(t *testing.T) *service {
 	}
 	t.Cleanup(edge.Close)
 
-	srv := handlers.NewServer(m.Instrument(handlers.NewHandler(api, edge), metrics.Classifier(false)), log)
+	srv := handlers.NewServer(handlers.NewFront(api, edge, m.Request).Serve, log)
 	s.base = "http://" + serveOn(t, srv.Serve)
 	t.Cleanup(func() { srv.Shutdown() })
 

@@ -14,6 +14,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/zectre/zectre-auth/handlers"
 )
 
 // namespace starts every metric name of the service.
@@ -33,7 +35,7 @@ type Metrics struct {
 	handler http.Handler
 
 	requests  *table
-	durations [len(routeClasses)]prometheus.Observer
+	durations [handlers.NumClasses]prometheus.Observer
 
 	auth *table
 

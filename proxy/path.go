@@ -1,6 +1,9 @@
 package proxy
 
-import "bytes"
+import (
+	"bytes"
+	"strings"
+)
 
 // MaxPathLength caps a path in bytes, raw and normalised. The server's read
 // buffer already bounds the request line; this keeps NormalizePath's work
@@ -183,4 +186,36 @@ func isPchar(c byte) bool {
 		return true
 	}
 	return false
+}
+
+// IsUnder reports whether the path p is prefix or a path below it, in any
+// ASCII case of its letters (the service's own paths, like route rules,
+// are recognised whatever the case).
+func IsUnder(p, prefix string) bool {
+	return len(p) >= len(prefix) && strings.EqualFold(p[:len(prefix)], prefix) &&
+		(len(p) == len(prefix) || p[len(prefix)] == '/')
+}
+
+// IsNormalPath reports whether raw is certainly in normal form already, so
+// that the common case need not be normalised (nor copied): it starts with
+// "/", holds only unreserved characters and slashes, no empty segment and no
+// segment starting with a dot. Anything else may still be normal;
+// NormalizePath tells.
+func IsNormalPath(raw []byte) bool {
+	if len(raw) == 0 || raw[0] != '/' || len(raw) > MaxPathLength {
+		return false
+	}
+	for i := 1; i < len(raw); i++ {
+		c := raw[i]
+		switch {
+		case c == '/' || c == '.':
+			if raw[i-1] == '/' {
+				return false // "//", "/." and "/.."
+			}
+		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9', c == '-', c == '_', c == '~':
+		default:
+			return false
+		}
+	}
+	return true
 }

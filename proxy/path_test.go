@@ -184,3 +184,18 @@ func BenchmarkNormalizePath(b *testing.B) {
 		})
 	}
 }
+
+// IsNormalPath never calls a path normal that NormalizePath would change.
+func FuzzIsNormalPath(f *testing.F) {
+	for _, s := range []string{"/", "/a/b", "/a//b", "/a/./b", "/.x", "/a.b", "/%41", "/A~_-"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, raw string) {
+		if !IsNormalPath([]byte(raw)) {
+			return
+		}
+		if got, err := NormalizePath([]byte(raw)); err != nil || got != raw {
+			t.Fatalf("IsNormalPath(%q), but NormalizePath gives %q, %v", raw, got, err)
+		}
+	})
+}

@@ -2,7 +2,6 @@ package proxy
 
 import (
 	"bytes"
-	"strings"
 
 	"github.com/valyala/fasthttp"
 	"github.com/zectre/zectre-auth/authn"
@@ -15,10 +14,7 @@ const VerifyPath = "/api/v1/auth/verify"
 
 // IsVerifyPath reports whether p is VerifyPath or below it, in any case of
 // its letters (rules and the service's own paths are matched so too).
-func IsVerifyPath(p string) bool {
-	return len(p) >= len(VerifyPath) && strings.EqualFold(p[:len(VerifyPath)], VerifyPath) &&
-		(len(p) == len(VerifyPath) || p[len(VerifyPath)] == '/')
-}
+func IsVerifyPath(p string) bool { return IsUnder(p, VerifyPath) }
 
 func isVerifyRaw(p []byte) bool { return IsVerifyPath(bytesString(p)) }
 

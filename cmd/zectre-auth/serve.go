@@ -115,7 +115,7 @@ func serve(args []string, stdout, stderr io.Writer) int {
 		// only the proxy can make (an upstream's base path).
 		return configProblem(stderr, cfg, "routes", err)
 	}
-	handler := m.Instrument(handlers.NewHandler(api, edge), metrics.Classifier(api.ServeCLIPage))
+	handler := handlers.NewFront(api, edge, m.Request).Serve
 	srv := handlers.NewServer(handler, log, handlers.ServerLimits{
 		MaxHeaderBytes: cfg.MaxHeaderBytes, ReadTimeout: cfg.ReadTimeout.Std(), IdleTimeout: cfg.IdleTimeout.Std(),
 	})
