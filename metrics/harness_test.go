@@ -7,7 +7,6 @@ import (
 	"crypto/rand"
 	"encoding/json"
 	"io"
-	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -24,10 +23,8 @@ import (
 	"github.com/zectre/zectre-auth/authn"
 	"github.com/zectre/zectre-auth/cache"
 	"github.com/zectre/zectre-auth/config"
-	"github.com/zectre/zectre-auth/handlers"
 	"github.com/zectre/zectre-auth/metrics"
-	"github.com/zectre/zectre-auth/proxy"
-	"github.com/zectre/zectre-auth/store"
+	zsvc "github.com/zectre/zectre-auth/service"
 	"github.com/zectre/zectre-auth/store/storetest"
 )
 
@@ -49,80 +46,39 @@ const catalogKID = "catalog-1"
 
 func startService(t *testing.T) *service {
 	t.Helper()
-	ctx := context.Background()
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	ctx, cancel := context.WithCancel(context.Background())
 	m := metrics.New("test-version")
 
-	db, err := store.Open(ctx, storetest.SQLiteURL(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	// A long fallback life keeps the front tier's answers independent of
-	// how fast the test runs.
-	st, err := cache.Open(ctx, db, cache.Options{Observer: m.Cache(), FallbackTTL: time.Minute, Log: log})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-
 	s := &service{t: t}
-	jwksURL := s.startCatalog()
-	tokens, err := authn.NewTokens([]byte(strings.Repeat("s", 32)), authn.DefaultTokenTTL)
-	if err != nil {
-		t.Fatal(err)
+	cfg := config.Default()
+	cfg.DatabaseURL = storetest.SQLiteURL(t)
+	cfg.JWTSecret = strings.Repeat("s", 32)
+	cfg.Auth.CatalogJWKSURL = s.startCatalog()
+	cfg.DashboardURL = "http://127.0.0.1"
+	cfg.Limits.LoginFailuresPerAccount, cfg.Limits.LoginFailuresPerAddress = 100, 100
+	cfg.Upstream = s.startUpstreams()
+	cfg.Routes = []config.Route{
+		{Path: "/dead/**", Auth: config.AuthOptional, Upstream: "http://" + s.dead},
+		{Path: "/slow/**", Auth: config.AuthPublic, Upstream: "http://" + s.slow},
 	}
-	passwords, err := authn.NewPasswords(authn.PasswordParams{Memory: 64, Time: 1, Threads: 1, SaltLen: 16, KeyLen: 32}, 4)
-	if err != nil {
-		t.Fatal(err)
-	}
-	verified := authn.NewTokenCache(authn.DefaultTokenCacheSize)
-	catalog, err := authn.NewCatalogAuthenticator(ctx, authn.CatalogOptions{
-		JWKSURL: jwksURL, Users: st, Cache: verified, Logger: log, OnRefresh: m.JWKSRefreshed,
+	cfg.DefaultAuth = config.AuthOptional
+	cfg.UpstreamTimeout = config.Duration(300 * time.Millisecond)
+	svc, err := zsvc.New(ctx, cfg, zsvc.Options{
+		Metrics:   m,
+		Passwords: authn.PasswordParams{Memory: 64, Time: 1, Threads: 1, SaltLen: 16, KeyLen: 32},
+		// A long fallback life keeps the front tier's answers independent
+		// of how fast the test runs.
+		Cache: cache.Options{FallbackTTL: time.Minute},
 	})
 	if err != nil {
+		cancel()
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { catalog.Close() })
-	audit := authn.NewAudit(io.Discard)
-	t.Cleanup(func() { audit.Close() })
-	m.ObserveAudit(audit)
-
-	api := &handlers.API{
-		Store:     st,
-		Passwords: passwords,
-		Tokens:    tokens,
-		Limits: &authn.Limits{Counter: st.Counter(), Policy: authn.LimitPolicy{
-			FailuresPerAccount: authn.Limit{N: 100, Window: time.Hour},
-			FailuresPerAddress: authn.Limit{N: 100, Window: time.Hour},
-		}},
-		Resolver: authn.NewResolver(
-			verified.Authenticator(st),
-			catalog,
-			authn.TokenAuthenticator{Tokens: tokens, Users: st, Cache: verified},
-			authn.KeyAuthenticator{Keys: st},
-		),
-		AuthURLBase: "http://127.0.0.1",
-		Log:         log,
-		Audit:       audit,
-	}
-	good := s.startUpstreams()
-	edge, err := proxy.New(proxy.Options{
-		Routes: []config.Route{
-			{Path: "/dead/**", Auth: config.AuthOptional, Upstream: "http://" + s.dead},
-			{Path: "/slow/**", Auth: config.AuthPublic, Upstream: "http://" + s.slow},
-		},
-		Upstream: good, DefaultAuth: config.AuthOptional, Resolver: api.Resolver, Audit: audit,
-		Code: handlers.ErrorCode, Timeout: 300 * time.Millisecond, Observer: m.Proxy(),
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(edge.Close)
-
-	srv := handlers.NewServer(handlers.NewFront(api, edge, m.Request).Serve, log)
-	s.base = "http://" + serveOn(t, srv.Serve)
-	t.Cleanup(func() { srv.Shutdown() })
+	done := make(chan struct{})
+	go func() { svc.Run(ctx); close(done) }()
+	t.Cleanup(func() { cancel(); <-done; svc.Close() })
+	s.base = "http://" + serveOn(t, svc.Serve)
+	t.Cleanup(func() { svc.Server.Shutdown() })
 
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", m)

@@ -12,6 +12,7 @@ import (
 
 	"github.com/zectre/zectre-auth/cache"
 	"github.com/zectre/zectre-auth/config"
+	"github.com/zectre/zectre-auth/service"
 	"github.com/zectre/zectre-auth/store"
 )
 
@@ -95,21 +96,32 @@ func oneLine(s string) string {
 // service, store.OpenExisting for the admin commands.
 type opener func(ctx context.Context, url string) (store.Store, error)
 
-// openStore opens the database behind the identity cache (Redis-backed when
-// configured). Every change goes through the cache, so that it reaches the
-// running replicas, also when an admin command makes it. close closes both;
-// a status other than 0 means nothing is open.
-func openStore(ctx context.Context, cfg config.Config, open opener, observer cache.Observer, log *slog.Logger, stderr io.Writer) (st *cache.Store, close func(), code int) {
-	db, err := open(ctx, cfg.DatabaseURL)
+// openStore opens the database behind the identity cache as the service
+// does (service.OpenStore), for the admin commands: every change goes
+// through the cache, so that it reaches the running replicas. close closes
+// both; a status other than 0 means nothing is open.
+func openStore(ctx context.Context, cfg config.Config, open opener, log *slog.Logger, stderr io.Writer) (st *cache.Store, close func(), code int) {
+	st, close, err := service.OpenStore(ctx, cfg, open, cache.Options{Log: log})
 	if err != nil {
-		return nil, nil, configProblem(stderr, cfg, "database_url", databaseError(cfg, err))
+		return nil, nil, settingProblem(stderr, cfg, err)
 	}
-	st, err = cache.Open(ctx, db, cache.Options{RedisURL: cfg.RedisURL, Prefix: cfg.RedisPrefix, Log: log, Observer: observer})
-	if err != nil {
-		db.Close()
-		return nil, nil, configProblem(stderr, cfg, "redis_url", err)
+	return st, close, 0
+}
+
+// settingProblem reports a service.SettingError with configProblem (the
+// database named by databaseError) and returns exitConfig; any other error
+// is reported as it is and is status 1.
+func settingProblem(w io.Writer, cfg config.Config, err error) int {
+	key, ok := service.IsSetting(err)
+	if !ok {
+		fmt.Fprintln(w, "zectre-auth:", oneLine(cfg.Scrub(err.Error())))
+		return 1
 	}
-	return st, func() { st.Close(); db.Close() }, 0
+	err = errors.Unwrap(err)
+	if key == "database_url" {
+		err = databaseError(cfg, err)
+	}
+	return configProblem(w, cfg, key, err)
 }
 
 // databaseError says which database failed to open, and what to do when
@@ -194,7 +206,7 @@ func users(args []string, stdout, stderr io.Writer) int {
 		return status(err)
 	}
 	ctx := context.Background()
-	st, closeStore, code := openStore(ctx, cfg, store.OpenExisting, nil, slog.New(slog.NewTextHandler(stderr, nil)), stderr)
+	st, closeStore, code := openStore(ctx, cfg, store.OpenExisting, slog.New(slog.NewTextHandler(stderr, nil)), stderr)
 	if code != 0 {
 		return code
 	}
