@@ -10,16 +10,13 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
-	"net/netip"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
-	"github.com/zectre/zectre-auth/authn"
 	"github.com/zectre/zectre-auth/config"
-	"github.com/zectre/zectre-auth/handlers"
-	"github.com/zectre/zectre-auth/proxy"
+	zsvc "github.com/zectre/zectre-auth/service"
 )
 
 // upstreamRecorder is a real upstream (net/http, so a strict HTTP/1.1
@@ -133,30 +130,26 @@ func (a *auditBuffer) String() string {
 
 func startEdge(t testing.TB, o edgeOptions) *edge {
 	t.Helper()
-	api := newTestAPI(t, storeURLForOneStore(t), testPolicy(), testParams, time.Now)
-	if o.log != nil {
-		api.Log = slog.New(slog.NewJSONHandler(o.log, nil))
-	}
 	audit := &auditBuffer{}
-	api.Audit = authn.NewAudit(audit)
-	t.Cleanup(func() { api.Audit.Close() })
-	var trusted []netip.Prefix
-	for _, p := range o.trusted {
-		trusted = append(trusted, netip.MustParsePrefix(p))
+	policy := testPolicy()
+	so := zsvc.Options{Passwords: testParams, Limits: &policy, AuditOut: audit}
+	if o.log != nil {
+		so.Log = slog.New(slog.NewJSONHandler(o.log, nil))
 	}
-	var px *proxy.Handler
-	if !o.noEdge {
-		var err error
-		px, err = proxy.New(proxy.Options{
-			Routes: o.routes, Upstream: o.upstream, DefaultAuth: o.defaultAuth, Trusted: trusted,
-			Resolver: api.Resolver, Audit: api.Audit, Code: handlers.ErrorCode, Timeout: o.timeout,
-		})
-		if err != nil {
-			t.Fatal(err)
+	svc := newTestService(t, storeURLForOneStore(t), so, func(c *config.Config) {
+		c.Routes, c.Upstream, c.DefaultAuth, c.TrustedProxies = o.routes, o.upstream, o.defaultAuth, o.trusted
+		if c.DefaultAuth == "" {
+			c.DefaultAuth = config.DefaultDefaultAuth
 		}
-		t.Cleanup(px.Close)
+		if o.timeout > 0 {
+			c.UpstreamTimeout = config.Duration(o.timeout)
+		}
+	})
+	if o.noEdge {
+		svc.Front.Edge().Close()
+		svc.Front.SetEdge(nil)
 	}
-	srv := handlers.NewServer(handlers.NewFront(api, px, nil).Serve, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	api, srv := svc.API, svc.Server
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)

@@ -5,16 +5,18 @@ import (
 	"context"
 	"encoding/json"
 	"io"
-	"log/slog"
 	"net"
 	"net/http"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/zectre/zectre-auth/authn"
 	"github.com/zectre/zectre-auth/cache"
+	"github.com/zectre/zectre-auth/config"
 	"github.com/zectre/zectre-auth/handlers"
+	zsvc "github.com/zectre/zectre-auth/service"
 	"github.com/zectre/zectre-auth/store"
 	"github.com/zectre/zectre-auth/store/storetest"
 )
@@ -96,6 +98,16 @@ func serveAPI(t testing.TB, api *handlers.API, clk *clock) *service {
 		t: t, base: "http://" + ln.Addr().String(), store: st, clock: clk, api: api,
 		http: &http.Client{Timeout: 10 * time.Second},
 	}
+}
+
+// closeDatabase closes the database under the service's identity cache: the
+// store is down.
+func (s *service) closeDatabase() {
+	db := s.store
+	if c, ok := db.(*cache.Store); ok {
+		db = c.Store
+	}
+	db.Close()
 }
 
 // reply is a decoded response.
@@ -211,30 +223,29 @@ func storeURLForOneStore(t testing.TB) string {
 // settable clock and a quiet log.
 func newTestAPI(t testing.TB, url string, policy authn.LimitPolicy, params authn.PasswordParams, now func() time.Time) *handlers.API {
 	t.Helper()
-	st, err := store.Open(context.Background(), url)
+	return newTestService(t, url, zsvc.Options{Passwords: params, Now: now, Limits: &policy}, nil).API
+}
+
+// newTestService builds the service over the database at url as production
+// does (service.New), with the options o (cheap hashing, a clock, limits of
+// the test's own) and the configuration edit makes; no peer is trusted
+// unless edit says so.
+func newTestService(t testing.TB, url string, o zsvc.Options, edit func(*config.Config)) *zsvc.Service {
+	t.Helper()
+	cfg := config.Default()
+	cfg.DatabaseURL = url
+	cfg.JWTSecret = strings.Repeat("k", 32)
+	cfg.DashboardURL = "http://dashboard.test"
+	cfg.TrustedProxies = nil
+	if edit != nil {
+		edit(&cfg)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	svc, err := zsvc.New(ctx, cfg, o)
 	if err != nil {
-		t.Fatalf("open store: %v", err)
+		cancel()
+		t.Fatalf("service: %v", err)
 	}
-	t.Cleanup(func() { st.Close() })
-	pw, err := authn.NewPasswords(params, 4)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tokens, err := authn.NewTokens(bytes.Repeat([]byte("k"), 32), authn.DefaultTokenTTL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return &handlers.API{
-		Store:     st,
-		Passwords: pw,
-		Tokens:    tokens,
-		Limits:    &authn.Limits{Counter: cache.NewLocalCounter(1024), Policy: policy},
-		Resolver: authn.NewResolver(
-			authn.TokenAuthenticator{Tokens: tokens, Users: st},
-			authn.KeyAuthenticator{Keys: st, Now: now},
-		),
-		AuthURLBase: "http://dashboard.test",
-		Now:         now,
-		Log:         slog.New(slog.NewTextHandler(io.Discard, nil)),
-	}
+	t.Cleanup(func() { cancel(); svc.Close() })
+	return svc
 }

@@ -161,7 +161,7 @@ func TestStoreDown(t *testing.T) {
 	stores(t, func(t *testing.T, url string) {
 		s := startService(t, url, testPolicy())
 		token := s.signupLogin("joe@example.com")
-		s.store.Close()
+		s.closeDatabase()
 		expect(t, s.do("POST", "/api/v1/auth/login", `{"email":"joe@example.com","password":"hunter2abc"}`), 503, "SERVICE_UNAVAILABLE")
 		expect(t, s.do("POST", "/api/v1/auth/signup", `{"email":"kim@example.com","password":"hunter2abc"}`), 503, "SERVICE_UNAVAILABLE")
 		expect(t, s.do("GET", "/api/v1/user", nil, "Authorization", "Bearer "+token), 503, "SERVICE_UNAVAILABLE")

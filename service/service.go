@@ -50,6 +50,10 @@ type Options struct {
 	Passwords authn.PasswordParams
 	// Now is the clock of the API and of key expiry; nil is time.Now.
 	Now func() time.Time
+	// Limits replace the configuration's login and request limits
+	// (LimitPolicy(cfg.Limits)) when set: tests give them windows of their
+	// own.
+	Limits *authn.LimitPolicy
 	// Cache tunes the identity cache (its Redis URL, prefix, log and
 	// observer come from the configuration and the fields above).
 	Cache cache.Options
@@ -143,6 +147,10 @@ func New(ctx context.Context, cfg config.Config, o Options) (_ *Service, err err
 		return nil, err
 	}
 
+	policy := LimitPolicy(cfg.Limits)
+	if o.Limits != nil {
+		policy = *o.Limits
+	}
 	s.Audit = authn.NewAudit(o.AuditOut)
 	m.ObserveAudit(s.Audit)
 	s.closers = append(s.closers, func() { s.Audit.Close() })
@@ -150,7 +158,7 @@ func New(ctx context.Context, cfg config.Config, o Options) (_ *Service, err err
 		Store:       st,
 		Passwords:   passwords,
 		Tokens:      tokens,
-		Limits:      &authn.Limits{Counter: st.Counter(), Policy: LimitPolicy(cfg.Limits)},
+		Limits:      &authn.Limits{Counter: st.Counter(), Policy: policy},
 		Resolver:    resolver,
 		AuthURLBase: cfg.AuthURLBase(),
 		Now:         o.Now,
