@@ -327,8 +327,7 @@ func parsePairs(rest string) ([]dockerKeyValue, error) {
 		return nil, err
 	}
 	if !strings.Contains(words[0], "=") {
-		name, value, _ := strings.Cut(rest, " ")
-		return []dockerKeyValue{{name, strings.TrimSpace(value)}}, nil
+		return []dockerKeyValue{{words[0], strings.TrimSpace(rest[len(words[0]):])}}, nil
 	}
 	var out []dockerKeyValue
 	for _, w := range words {
