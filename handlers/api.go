@@ -16,6 +16,7 @@ import (
 
 	"github.com/fasthttp/router"
 	"github.com/valyala/fasthttp"
+	"github.com/zectre/zectre-auth/audit"
 	"github.com/zectre/zectre-auth/authn"
 	"github.com/zectre/zectre-auth/config"
 	"github.com/zectre/zectre-auth/proxy"
@@ -41,7 +42,7 @@ type API struct {
 	Log         *slog.Logger
 	// Audit receives one line per authentication attempt (shared with the
 	// edge, so that both write through one buffered writer).
-	Audit *authn.Audit
+	Audit *audit.Writer
 	// Trusted are the proxies whose X-Forwarded-For names the client (config
 	// trusted_proxies); from anyone else the TCP peer is the client.
 	Trusted []netip.Prefix

@@ -16,7 +16,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/zectre/zectre-auth/authn"
+	"github.com/zectre/zectre-auth/audit"
 	"github.com/zectre/zectre-auth/config"
 	"github.com/zectre/zectre-auth/handlers"
 	"github.com/zectre/zectre-auth/proxy"
@@ -114,6 +114,10 @@ type edge struct {
 	roKey  string // scopes ["apps:read"]
 }
 
+// newAuditWriter is the audit writer of a test service, as the service
+// makes it: lines name the code the client was answered.
+func newAuditWriter(w io.Writer) *audit.Writer { return audit.New(w, handlers.ErrorCode) }
+
 type auditBuffer struct {
 	mu sync.Mutex
 	b  bytes.Buffer
@@ -138,7 +142,7 @@ func startEdge(t testing.TB, o edgeOptions) *edge {
 		api.Log = slog.New(slog.NewJSONHandler(o.log, nil))
 	}
 	audit := &auditBuffer{}
-	api.Audit = authn.NewAudit(audit)
+	api.Audit = newAuditWriter(audit)
 	t.Cleanup(func() { api.Audit.Close() })
 	var trusted []netip.Prefix
 	for _, p := range o.trusted {
@@ -149,7 +153,7 @@ func startEdge(t testing.TB, o edgeOptions) *edge {
 		var err error
 		px, err = proxy.New(proxy.Options{
 			Routes: o.routes, Upstream: o.upstream, DefaultAuth: o.defaultAuth, Trusted: trusted,
-			Resolver: api.Resolver, Audit: api.Audit, Code: handlers.ErrorCode, Timeout: o.timeout,
+			Resolver: api.Resolver, Audit: api.Audit, Timeout: o.timeout,
 		})
 		if err != nil {
 			t.Fatal(err)

@@ -21,6 +21,7 @@ import (
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 
+	"github.com/zectre/zectre-auth/audit"
 	"github.com/zectre/zectre-auth/authn"
 	"github.com/zectre/zectre-auth/cache"
 	"github.com/zectre/zectre-auth/config"
@@ -84,9 +85,9 @@ func startService(t *testing.T) *service {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { catalog.Close() })
-	audit := authn.NewAudit(io.Discard)
-	t.Cleanup(func() { audit.Close() })
-	m.ObserveAudit(audit)
+	auditLog := audit.New(io.Discard, handlers.ErrorCode)
+	t.Cleanup(func() { auditLog.Close() })
+	m.ObserveAudit(auditLog)
 
 	api := &handlers.API{
 		Store:     st,
@@ -104,7 +105,7 @@ func startService(t *testing.T) *service {
 		),
 		AuthURLBase: "http://127.0.0.1",
 		Log:         log,
-		Audit:       audit,
+		Audit:       auditLog,
 	}
 	good := s.startUpstreams()
 	edge, err := proxy.New(proxy.Options{
@@ -112,8 +113,8 @@ func startService(t *testing.T) *service {
 			{Path: "/dead/**", Auth: config.AuthOptional, Upstream: "http://" + s.dead},
 			{Path: "/slow/**", Auth: config.AuthPublic, Upstream: "http://" + s.slow},
 		},
-		Upstream: good, DefaultAuth: config.AuthOptional, Resolver: api.Resolver, Audit: audit,
-		Code: handlers.ErrorCode, Timeout: 300 * time.Millisecond, Observer: m.Proxy(),
+		Upstream: good, DefaultAuth: config.AuthOptional, Resolver: api.Resolver, Audit: auditLog,
+		Timeout: 300 * time.Millisecond, Observer: m.Proxy(),
 	})
 	if err != nil {
 		t.Fatal(err)

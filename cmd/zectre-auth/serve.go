@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/valyala/fasthttp"
+	"github.com/zectre/zectre-auth/audit"
 	"github.com/zectre/zectre-auth/authn"
 	"github.com/zectre/zectre-auth/cache"
 	"github.com/zectre/zectre-auth/config"
@@ -89,8 +90,8 @@ func serve(args []string, stdout, stderr io.Writer) int {
 		// HS256 authenticator (after the cache).
 		chain = slices.Insert(chain, 1, authn.Authenticator(catalog))
 	}
-	audit := authn.NewAudit(stderr)
-	m.ObserveAudit(audit)
+	auditLog := audit.New(stderr, handlers.ErrorCode)
+	m.ObserveAudit(auditLog)
 	api := &handlers.API{
 		Store:       st,
 		Passwords:   passwords,
@@ -99,7 +100,7 @@ func serve(args []string, stdout, stderr io.Writer) int {
 		Resolver:    authn.NewResolver(chain...),
 		AuthURLBase: cfg.AuthURLBase(),
 		Log:         log,
-		Audit:       audit,
+		Audit:       auditLog,
 		Trusted:     cfg.TrustedPrefixes(),
 		// The built-in login page stands in for a dashboard.
 		ServeCLIPage: cfg.DashboardURL == "",
@@ -107,7 +108,7 @@ func serve(args []string, stdout, stderr io.Writer) int {
 	}
 	edge, err := proxy.New(proxy.Options{
 		Routes: cfg.Routes, Upstream: cfg.Upstream, DefaultAuth: cfg.DefaultAuth,
-		Trusted: cfg.TrustedPrefixes(), Resolver: api.Resolver, Audit: audit, Code: handlers.ErrorCode,
+		Trusted: cfg.TrustedPrefixes(), Resolver: api.Resolver, Audit: auditLog,
 		Timeout: cfg.UpstreamTimeout.Std(), Observer: m.Proxy(), MaxBodyBytes: cfg.MaxProxyBodyBytes,
 	})
 	if err != nil {
@@ -153,7 +154,7 @@ func serve(args []string, stdout, stderr io.Writer) int {
 	stop()
 	edge.Close()
 	background.Wait() // flushes pending key use
-	audit.Close()
+	auditLog.Close()
 	log.Info("stopped")
 	return code
 }
