@@ -37,9 +37,12 @@ type Attempt struct {
 	// Credentials is the credential the answer is about; zero when none
 	// was presented.
 	Credentials authn.Credentials
-	// User is the resolved caller; nil when resolution failed. A caller
-	// refused afterwards (a missing scope) has both User and Err.
-	User *authn.AuthUser
+	// User is the resolved caller; the zero AuthUser (no Method) when
+	// resolution failed. A caller refused afterwards (a missing scope) has
+	// both User and Err. A value, not a pointer: Err's text is read through
+	// an interface, which makes the whole Attempt escape, and a pointer
+	// here would move every request's caller to the heap.
+	User authn.AuthUser
 	// Err is why the attempt was refused; nil when it was not.
 	Err error
 
@@ -62,7 +65,7 @@ func NewEvent(at Attempt, code func(error) string) Event {
 		Source: at.Source, Client: at.Client, Path: at.Path, RequestID: at.RequestID,
 		Outcome: "ok",
 	}
-	if u := at.User; u != nil {
+	if u := &at.User; u.Method != "" {
 		e.Method, e.UserID, e.KeyID = string(u.Method), u.ID, u.APIKeyID
 	}
 	if at.Err != nil {

@@ -18,7 +18,7 @@ func TestNewEvent(t *testing.T) {
 		t.Fatal(err)
 	}
 	client := netip.MustParseAddr("192.0.2.7")
-	keyUser := &authn.AuthUser{ID: "u1", Method: authn.MethodAPIKey, APIKeyID: "k1"}
+	keyUser := authn.AuthUser{ID: "u1", Method: authn.MethodAPIKey, APIKeyID: "k1"}
 	code := func(err error) string {
 		if errors.Is(err, authn.ErrInsufficientScope) {
 			return "FORBIDDEN"

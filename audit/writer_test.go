@@ -52,7 +52,7 @@ func TestAuditLineShape(t *testing.T) {
 	a.Attempt(Attempt{
 		Source: "proxy", Path: "/apps/1", Client: netip.MustParseAddr("192.0.2.7"), RequestID: "req-1",
 		Credentials: authn.Credentials{APIKey: key.Raw},
-		User:        &authn.AuthUser{ID: "u1", APIKeyID: "k1", Method: authn.MethodAPIKey},
+		User:        authn.AuthUser{ID: "u1", APIKeyID: "k1", Method: authn.MethodAPIKey},
 	})
 	a.Attempt(Attempt{Credentials: authn.Credentials{Authorization: "Bearer eyJhbGciOi"}, Err: authn.ErrInvalidToken})
 	if err := a.Close(); err != nil {

@@ -59,7 +59,7 @@ func (a *API) resolve(ctx context.Context, rc *fasthttp.RequestCtx) (authn.AuthU
 		Credentials: c, Err: err,
 	}
 	if err == nil {
-		at.User = &u
+		at.User = u
 	}
 	a.record(at)
 	return u, err

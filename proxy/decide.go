@@ -146,9 +146,13 @@ func (h *Handler) record(rc *fasthttp.RequestCtx, at *attempt, c authn.Credentia
 	if h.audit == nil {
 		return
 	}
-	h.audit.Attempt(audit.Attempt{
+	a := audit.Attempt{
 		Source: at.source, Path: at.path, Client: clientAddr(&rc.Request.Header, at.peer, h.trust),
 		RequestID:   bytesString(at.requestID), // copied by the writer
-		Credentials: c, User: u, Err: err,
-	})
+		Credentials: c, Err: err,
+	}
+	if u != nil {
+		a.User = *u
+	}
+	h.audit.Attempt(a)
 }
