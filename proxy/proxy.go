@@ -48,6 +48,8 @@ type Options struct {
 	// Resolver resolves credentials; *authn.Resolver. Required.
 	Resolver Resolver
 	// Audit receives a line per authentication attempt; nil writes none.
+	// The lines name the error code answered through the coder the writer
+	// was made with (audit.New), so the edge needs no HTTP mapping of its own.
 	Audit *audit.Writer
 	// Timeout is the idle timeout of each upstream step; 0 means
 	// DefaultTimeout. It also bounds how long a client may stall while its
