@@ -41,7 +41,8 @@ type API struct {
 	Now         func() time.Time
 	Log         *slog.Logger
 	// Audit receives one line per authentication attempt (shared with the
-	// edge, so that both write through one buffered writer).
+	// edge, so that both write through one buffered writer). Make it with
+	// audit.New(w, ErrorCode), so that its lines name the codes answered.
 	Audit *audit.Writer
 	// Trusted are the proxies whose X-Forwarded-For names the client (config
 	// trusted_proxies); from anyone else the TCP peer is the client.
