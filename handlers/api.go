@@ -16,6 +16,7 @@ import (
 
 	"github.com/fasthttp/router"
 	"github.com/valyala/fasthttp"
+	"github.com/zectre/zectre-auth/audit"
 	"github.com/zectre/zectre-auth/authn"
 	"github.com/zectre/zectre-auth/config"
 	"github.com/zectre/zectre-auth/proxy"
@@ -40,8 +41,9 @@ type API struct {
 	Now         func() time.Time
 	Log         *slog.Logger
 	// Audit receives one line per authentication attempt (shared with the
-	// edge, so that both write through one buffered writer).
-	Audit *authn.Audit
+	// edge, so that both write through one buffered writer). Make it with
+	// audit.New(w, ErrorCode), so that its lines name the codes answered.
+	Audit *audit.Writer
 	// Trusted are the proxies whose X-Forwarded-For names the client (config
 	// trusted_proxies); from anyone else the TCP peer is the client.
 	Trusted []netip.Prefix

@@ -4,6 +4,7 @@ import (
 	"context"
 
 	"github.com/valyala/fasthttp"
+	"github.com/zectre/zectre-auth/audit"
 	"github.com/zectre/zectre-auth/authn"
 	"github.com/zectre/zectre-auth/proxy"
 )
@@ -53,25 +54,25 @@ func (a *API) resolve(ctx context.Context, rc *fasthttp.RequestCtx) (authn.AuthU
 	if err == authn.ErrNoCredential {
 		return u, err
 	}
-	e := authn.AuditEventFor(c)
-	e.Source, e.Path, e.RequestID = "api", string(rc.Path()), requestID(rc)
-	e.Client = proxy.ClientAddr(rc, a.Trusted)
-	if err != nil {
-		e.Outcome, e.Code, e.Reason = "denied", toError(err).Code, err.Error()
-	} else {
-		e.Outcome, e.Method, e.UserID, e.KeyID = "ok", string(u.Method), u.ID, u.APIKeyID
+	at := audit.Attempt{
+		Source: "api", Path: string(rc.Path()), Client: proxy.ClientAddr(rc, a.Trusted), RequestID: requestID(rc),
+		Credentials: c, Err: err,
 	}
-	a.record(e)
+	if err == nil {
+		at.User = u
+	}
+	a.record(at)
 	return u, err
 }
 
-// record writes an audit line through the shared audit writer, or, without
-// one, to the log.
-func (a *API) record(e authn.AuditEvent) {
+// record writes the audit line of an attempt through the shared audit
+// writer, or, without one, to the log.
+func (a *API) record(at audit.Attempt) {
 	if a.Audit != nil {
-		a.Audit.Record(e)
+		a.Audit.Attempt(at)
 		return
 	}
+	e := audit.NewEvent(at, ErrorCode)
 	attrs := []any{"outcome", e.Outcome, "source", e.Source, "client", e.Client.String(), "path", e.Path}
 	for _, kv := range [...][2]string{
 		{"method", e.Method}, {"code", e.Code}, {"user_id", e.UserID}, {"key_id", e.KeyID},

@@ -47,7 +47,7 @@ func startPage(t *testing.T, policy authn.LimitPolicy, servePage bool, edit ...f
 	}
 	px, err := proxy.New(proxy.Options{
 		Upstream: up.srv.URL, DefaultAuth: config.AuthOptional,
-		Resolver: api.Resolver, Code: handlers.ErrorCode,
+		Resolver: api.Resolver,
 	})
 	if err != nil {
 		t.Fatal(err)

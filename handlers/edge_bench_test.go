@@ -53,7 +53,7 @@ func benchEdge(b *testing.B, upstream string) (fasthttp.RequestHandler, string) 
 		keys: map[[32]byte]store.APIKey{nk.Digest: {ID: "k-1", UserID: "u-1", Prefix: nk.Prefix, Digest: nk.Digest,
 			Scopes: []string{"apps:read", "apps:write"}}},
 	}
-	audit := authn.NewAudit(io.Discard)
+	audit := newAuditWriter(io.Discard)
 	b.Cleanup(func() { audit.Close() })
 	api := &handlers.API{Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Audit: audit}
 	px, err := proxy.New(proxy.Options{

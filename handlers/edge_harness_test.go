@@ -15,7 +15,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/zectre/zectre-auth/audit"
 	"github.com/zectre/zectre-auth/config"
+	"github.com/zectre/zectre-auth/handlers"
 	zsvc "github.com/zectre/zectre-auth/service"
 )
 
@@ -110,6 +112,10 @@ type edge struct {
 	keyID  string
 	roKey  string // scopes ["apps:read"]
 }
+
+// newAuditWriter is the audit writer of a test service, as the service
+// makes it: lines name the code the client was answered.
+func newAuditWriter(w io.Writer) *audit.Writer { return audit.New(w, handlers.ErrorCode) }
 
 type auditBuffer struct {
 	mu sync.Mutex

@@ -81,8 +81,8 @@ func validationError(msg string) *Error {
 	return newError(400, "VALIDATION_ERROR", msg)
 }
 
-// ErrorCode is the error code a client is answered for err, for logs of
-// other packages (the edge's audit lines).
+// ErrorCode is the error code a client is answered for err, for the audit
+// writer (audit.New), which names it in the lines of refused attempts.
 func ErrorCode(err error) string { return toError(err).Code }
 
 // toError maps any error to what the client sees. It is the one place where

@@ -99,7 +99,7 @@ func startHostile(t *testing.T, lim handlers.ServerLimits, body bodyLimits) *hos
 	api.MaxBodyBytes = body.api
 	up := newBodyRecorder(t)
 	px, err := proxy.New(proxy.Options{
-		Upstream: up.srv.URL, Resolver: api.Resolver, Code: handlers.ErrorCode, MaxBodyBytes: body.edge,
+		Upstream: up.srv.URL, Resolver: api.Resolver, MaxBodyBytes: body.edge,
 	})
 	if err != nil {
 		t.Fatal(err)

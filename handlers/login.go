@@ -10,6 +10,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/valyala/fasthttp"
+	"github.com/zectre/zectre-auth/audit"
 	"github.com/zectre/zectre-auth/authn"
 	"github.com/zectre/zectre-auth/store"
 )
@@ -120,7 +121,7 @@ func (a *API) checkPassword(ctx context.Context, rc *fasthttp.RequestCtx, rawEma
 	attempt, err := a.Limits.ReserveLogin(ctx, email, addr)
 	if err != nil {
 		if errors.Is(err, authn.ErrRateLimited) {
-			a.audit(rc, method, "limited", "", addr)
+			a.auditPassword(rc, method, "limited", "", addr)
 		}
 		return store.User{}, err
 	}
@@ -134,13 +135,13 @@ func (a *API) checkPassword(ctx context.Context, rc *fasthttp.RequestCtx, rawEma
 	case err != nil:
 		return store.User{}, err
 	case failed:
-		a.audit(rc, method, "denied", u.ID, addr)
+		a.auditPassword(rc, method, "denied", u.ID, addr)
 		return store.User{}, errInvalidCreds
 	case u.Disabled:
-		a.audit(rc, method, "disabled", u.ID, addr)
+		a.auditPassword(rc, method, "disabled", u.ID, addr)
 		return store.User{}, errAccountDisabled
 	}
-	a.audit(rc, method, "ok", u.ID, addr)
+	a.auditPassword(rc, method, "ok", u.ID, addr)
 	return u, nil
 }
 
@@ -189,11 +190,13 @@ func (a *API) rehash(ctx context.Context, userID, password string) {
 	}
 }
 
-func (a *API) audit(rc *fasthttp.RequestCtx, method, outcome, userID, addr string) {
+// auditPassword records the audit line of a password check: no credential
+// was presented, so the check names its method, account and verdict.
+func (a *API) auditPassword(rc *fasthttp.RequestCtx, method, outcome, userID, addr string) {
 	client, _ := netip.ParseAddr(addr)
-	a.record(authn.AuditEvent{
-		Outcome: outcome, Method: method, Source: "api", UserID: userID, Client: client,
-		Path: string(rc.Path()), RequestID: requestID(rc),
+	a.record(audit.Attempt{
+		Source: "api", Path: string(rc.Path()), Client: client, RequestID: requestID(rc),
+		Method: method, UserID: userID, Outcome: outcome,
 	})
 }
 

@@ -13,8 +13,6 @@ import (
 	"sync"
 	"testing"
 	"time"
-
-	"github.com/zectre/zectre-auth/authn"
 )
 
 var generatedID = regexp.MustCompile(`^[0-9a-f]{32}$`)
@@ -172,7 +170,7 @@ func TestRequestIDInAuditLines(t *testing.T) {
 	clk := &clock{t: time.Now().UTC()}
 	api := newTestAPI(t, storeURLForOneStore(t), testPolicy(), testParams, clk.Now)
 	var audit, logs syncBuffer
-	api.Audit = authn.NewAudit(&audit)
+	api.Audit = newAuditWriter(&audit)
 	t.Cleanup(func() { api.Audit.Close() })
 	api.Log = slog.New(slog.NewJSONHandler(&logs, nil))
 	s := serveAPI(t, api, clk)

@@ -3,6 +3,7 @@ package metrics
 import (
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/zectre/zectre-auth/audit"
 	"github.com/zectre/zectre-auth/authn"
 )
 
@@ -43,8 +44,8 @@ func (m *Metrics) newAuth() {
 }
 
 // ObserveAudit counts every attempt a records by method and outcome, and
-// exports how many of its lines were dropped. Call it once per Audit.
-func (m *Metrics) ObserveAudit(a *authn.Audit) {
+// exports how many of its lines were dropped. Call it once per writer.
+func (m *Metrics) ObserveAudit(a *audit.Writer) {
 	a.Observe(auditObserver{m})
 	m.reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
 		Name: namespace + "audit_lines_dropped_total",
@@ -54,7 +55,7 @@ func (m *Metrics) ObserveAudit(a *authn.Audit) {
 
 type auditObserver struct{ m *Metrics }
 
-var _ authn.AuditObserver = auditObserver{}
+var _ audit.Observer = auditObserver{}
 
 func (o auditObserver) Attempt(method, outcome string) {
 	o.m.auth.add2(authMethodIndex(method), authOutcomeIndex(outcome))

@@ -6,6 +6,7 @@ import (
 
 	"github.com/valyala/fasthttp"
 
+	"github.com/zectre/zectre-auth/audit"
 	"github.com/zectre/zectre-auth/authn"
 	"github.com/zectre/zectre-auth/cache"
 	"github.com/zectre/zectre-auth/handlers"
@@ -43,15 +44,15 @@ func BenchmarkRequest(b *testing.B) {
 func BenchmarkObservers(b *testing.B) {
 	m := metrics.New("bench")
 	c := m.Cache()
-	a := authn.NewAudit(discard{})
+	a := audit.New(discard{}, nil)
 	b.Cleanup(func() { a.Close() })
 	m.ObserveAudit(a)
 	up := m.Proxy().Upstream("127.0.0.1:8080")
-	ev := authn.AuditEvent{Method: string(authn.MethodAPIKey), Outcome: "ok"}
+	at := audit.Attempt{Method: string(authn.MethodAPIKey), Outcome: "ok"}
 	b.ReportAllocs()
 	for b.Loop() {
 		c.Lookup(cache.KindKey, cache.TierFront, cache.Hit)
-		a.Record(ev)
+		a.Attempt(at)
 		up(proxy.UpstreamOK, time.Millisecond)
 	}
 }

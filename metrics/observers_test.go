@@ -5,7 +5,7 @@ import (
 	"net/http/httptest"
 	"testing"
 
-	"github.com/zectre/zectre-auth/authn"
+	"github.com/zectre/zectre-auth/audit"
 	"github.com/zectre/zectre-auth/cache"
 	"github.com/zectre/zectre-auth/metrics"
 )
@@ -56,12 +56,12 @@ func TestCacheObserverOutage(t *testing.T) {
 func TestAuditObserverLabels(t *testing.T) {
 	m := metrics.New("v")
 	url := serveMetrics(t, m)
-	a := authn.NewAudit(discard{})
+	a := audit.New(discard{}, nil)
 	t.Cleanup(func() { a.Close() })
 	m.ObserveAudit(a)
-	a.Record(authn.AuditEvent{Method: "cli", Outcome: "disabled"})
-	a.Record(authn.AuditEvent{Method: "smoke-signal", Outcome: "ok"})
-	a.Record(authn.AuditEvent{Method: "api_key", Outcome: "puzzled"})
+	a.Attempt(audit.Attempt{Method: "cli", Outcome: "disabled"})
+	a.Attempt(audit.Attempt{Method: "smoke-signal", Outcome: "ok"})
+	a.Attempt(audit.Attempt{Method: "api_key", Outcome: "puzzled"})
 	f := scrapeURL(t, url)
 	const name = "zectre_auth_auth_attempts_total"
 	for _, kv := range [][]string{

@@ -7,6 +7,7 @@ import (
 	"unsafe"
 
 	"github.com/valyala/fasthttp"
+	"github.com/zectre/zectre-auth/audit"
 	"github.com/zectre/zectre-auth/authn"
 	"github.com/zectre/zectre-auth/config"
 )
@@ -145,20 +146,13 @@ func (h *Handler) record(rc *fasthttp.RequestCtx, at *attempt, c authn.Credentia
 	if h.audit == nil {
 		return
 	}
-	e := authn.AuditEventFor(c)
-	e.Source, e.Path = at.source, at.path
-	e.Client = clientAddr(&rc.Request.Header, at.peer, h.trust)
-	e.RequestID = bytesString(at.requestID) // copied by Record
+	a := audit.Attempt{
+		Source: at.source, Path: at.path, Client: clientAddr(&rc.Request.Header, at.peer, h.trust),
+		RequestID:   bytesString(at.requestID), // copied by the writer
+		Credentials: c, Err: err,
+	}
 	if u != nil {
-		e.Method, e.UserID, e.KeyID = string(u.Method), u.ID, u.APIKeyID
+		a.User = *u
 	}
-	if err != nil {
-		e.Outcome, e.Reason = "denied", err.Error()
-		if h.code != nil {
-			e.Code = h.code(err)
-		}
-	} else {
-		e.Outcome = "ok"
-	}
-	h.audit.Record(e)
+	h.audit.Attempt(a)
 }

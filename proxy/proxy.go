@@ -12,7 +12,7 @@ import (
 	"net/netip"
 	"time"
 
-	"github.com/zectre/zectre-auth/authn"
+	"github.com/zectre/zectre-auth/audit"
 	"github.com/zectre/zectre-auth/config"
 )
 
@@ -48,10 +48,9 @@ type Options struct {
 	// Resolver resolves credentials; *authn.Resolver. Required.
 	Resolver Resolver
 	// Audit receives a line per authentication attempt; nil writes none.
-	Audit *authn.Audit
-	// Code names a denial in audit lines with the error code the client is
-	// answered (the HTTP layer's mapping); nil leaves the code out.
-	Code func(error) string
+	// The lines name the error code answered through the coder the writer
+	// was made with (audit.New), so the edge needs no HTTP mapping of its own.
+	Audit *audit.Writer
 	// Timeout is the idle timeout of each upstream step; 0 means
 	// DefaultTimeout. It also bounds how long a client may stall while its
 	// request body or the response is streamed.
@@ -80,8 +79,7 @@ type Handler struct {
 	targets  []*upstream // by Route.index; nil where the route has no upstream
 	resolver Resolver
 	trust    trust
-	audit    *authn.Audit
-	code     func(error) string
+	audit    *audit.Writer
 	timeout  time.Duration
 	maxBody  int64 // Options.MaxBodyBytes; 0: no limit
 }
@@ -107,7 +105,7 @@ func New(o Options) (*Handler, error) {
 	}
 	h := &Handler{
 		rules: rules, resolver: o.Resolver, trust: trust(append([]netip.Prefix(nil), o.Trusted...)),
-		audit: o.Audit, code: o.Code, timeout: o.Timeout, maxBody: int64(max(o.MaxBodyBytes, 0)),
+		audit: o.Audit, timeout: o.Timeout, maxBody: int64(max(o.MaxBodyBytes, 0)),
 	}
 	byURL := map[string]*upstream{}
 	for _, rt := range rules.Routes() {

@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/valyala/fasthttp"
+	"github.com/zectre/zectre-auth/audit"
 	"github.com/zectre/zectre-auth/authn"
 	"github.com/zectre/zectre-auth/cache"
 	"github.com/zectre/zectre-auth/config"
@@ -66,7 +67,7 @@ type Service struct {
 	Log     *slog.Logger
 	Metrics *metrics.Metrics
 	Store   *cache.Store
-	Audit   *authn.Audit
+	Audit   *audit.Writer
 	API     *handlers.API
 	Front   *handlers.Front
 	Server  *fasthttp.Server
@@ -151,7 +152,7 @@ func New(ctx context.Context, cfg config.Config, o Options) (_ *Service, err err
 	if o.Limits != nil {
 		policy = *o.Limits
 	}
-	s.Audit = authn.NewAudit(o.AuditOut)
+	s.Audit = audit.New(o.AuditOut, handlers.ErrorCode)
 	m.ObserveAudit(s.Audit)
 	s.closers = append(s.closers, func() { s.Audit.Close() })
 	s.API = &handlers.API{
@@ -217,7 +218,7 @@ func (s *Service) resolver(ctx context.Context, cfg config.Config, st *cache.Sto
 func (s *Service) NewEdge(cfg config.Config) (*proxy.Handler, error) {
 	edge, err := proxy.New(proxy.Options{
 		Routes: cfg.Routes, Upstream: cfg.Upstream, DefaultAuth: cfg.DefaultAuth,
-		Trusted: cfg.TrustedPrefixes(), Resolver: s.API.Resolver, Audit: s.Audit, Code: handlers.ErrorCode,
+		Trusted: cfg.TrustedPrefixes(), Resolver: s.API.Resolver, Audit: s.Audit,
 		Timeout: cfg.UpstreamTimeout.Std(), Observer: s.Metrics.Proxy(), MaxBodyBytes: cfg.MaxProxyBodyBytes,
 	})
 	if err != nil {

@@ -1,4 +1,4 @@
-package authn
+package audit
 
 import (
 	"bytes"
@@ -9,6 +9,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/zectre/zectre-auth/authn"
 )
 
 // syncBuffer is a writer tests can read while the flusher writes.
@@ -42,17 +44,17 @@ func (s *syncBuffer) lines() []map[string]any {
 
 func TestAuditLineShape(t *testing.T) {
 	var w syncBuffer
-	a := NewAudit(&w)
-	key, err := GenerateKey()
+	a := New(&w, nil)
+	key, err := authn.GenerateKey()
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := AuditEventFor(Credentials{APIKey: key.Raw})
-	e.Outcome, e.Source, e.UserID, e.KeyID = "ok", "proxy", "u1", "k1"
-	e.Client = netip.MustParseAddr("192.0.2.7")
-	e.Path, e.RequestID = "/apps/1", "req-1"
-	a.Record(e)
-	a.Record(AuditEvent{Outcome: "denied", Method: "bearer", Reason: "authn: invalid token"})
+	a.Attempt(Attempt{
+		Source: "proxy", Path: "/apps/1", Client: netip.MustParseAddr("192.0.2.7"), RequestID: "req-1",
+		Credentials: authn.Credentials{APIKey: key.Raw},
+		User:        authn.AuthUser{ID: "u1", APIKeyID: "k1", Method: authn.MethodAPIKey},
+	})
+	a.Attempt(Attempt{Credentials: authn.Credentials{Authorization: "Bearer eyJhbGciOi"}, Err: authn.ErrInvalidToken})
 	if err := a.Close(); err != nil {
 		t.Fatal(err)
 	}
@@ -81,26 +83,6 @@ func TestAuditLineShape(t *testing.T) {
 	}
 }
 
-func TestKeyPrefixOf(t *testing.T) {
-	key, _ := GenerateKey()
-	tests := []struct {
-		c    Credentials
-		want string
-	}{
-		{Credentials{APIKey: key.Raw}, key.Prefix},
-		{Credentials{Authorization: "Bearer " + key.Raw}, key.Prefix},
-		{Credentials{APIKey: "zec_"}, ""},
-		{Credentials{APIKey: "zec_a b!secret"}, ""},
-		{Credentials{APIKey: "hunter2-password"}, ""},
-		{Credentials{Authorization: "Bearer eyJhbGciOi"}, ""},
-	}
-	for _, tc := range tests {
-		if got := KeyPrefixOf(tc.c); got != tc.want {
-			t.Errorf("KeyPrefixOf(%+v) = %q, want %q", tc.c, got, tc.want)
-		}
-	}
-}
-
 // TestAuditEscapesLikeSlog: the lines must parse the same way the service's
 // slog JSON lines do, whatever a path holds.
 func TestAuditEscapesLikeSlog(t *testing.T) {
@@ -121,17 +103,17 @@ func TestAuditEscapesLikeSlog(t *testing.T) {
 
 func TestAuditFlushesBySizeAndInterval(t *testing.T) {
 	var w syncBuffer
-	a := newAudit(&w, time.Hour, 200, 1<<20) // only size can trigger
+	a := newWriter(&w, nil, time.Hour, 200, 1<<20) // only size can trigger
 	defer a.Close()
 	for i := 0; i < 3; i++ {
-		a.Record(AuditEvent{Outcome: "ok", Path: strings.Repeat("p", 100)})
+		a.record(Event{Outcome: "ok", Path: strings.Repeat("p", 100)})
 	}
 	waitFor(t, func() bool { return len(w.lines()) >= 2 })
 
 	var w2 syncBuffer
-	b := newAudit(&w2, 10*time.Millisecond, 1<<20, 1<<20) // only the ticker can
+	b := newWriter(&w2, nil, 10*time.Millisecond, 1<<20, 1<<20) // only the ticker can
 	defer b.Close()
-	b.Record(AuditEvent{Outcome: "ok"})
+	b.record(Event{Outcome: "ok"})
 	waitFor(t, func() bool { return len(w2.lines()) == 1 })
 }
 
@@ -159,10 +141,10 @@ func (s *stuckWriter) Write(p []byte) (int, error) {
 // TestAuditDropsWhenWriterIsStuck: requests must never wait for the log.
 func TestAuditDropsWhenWriterIsStuck(t *testing.T) {
 	w := &stuckWriter{release: make(chan struct{})}
-	a := newAudit(w, time.Millisecond, 100, 2000)
+	a := newWriter(w, nil, time.Millisecond, 100, 2000)
 	start := time.Now()
 	for i := 0; i < 10000; i++ {
-		a.Record(AuditEvent{Outcome: "ok", UserID: "user"})
+		a.record(Event{Outcome: "ok", UserID: "user"})
 	}
 	if d := time.Since(start); d > 2*time.Second {
 		t.Fatalf("recording took %v with a stuck writer", d)
@@ -193,12 +175,12 @@ func TestAuditDropsWhenWriterIsStuck(t *testing.T) {
 
 func TestAuditConcurrentAndClosed(t *testing.T) {
 	var w syncBuffer
-	a := newAudit(&w, time.Millisecond, 512, 1<<20)
+	a := newWriter(&w, nil, time.Millisecond, 512, 1<<20)
 	var wg sync.WaitGroup
 	for g := 0; g < 8; g++ {
 		wg.Go(func() {
 			for i := 0; i < 500; i++ {
-				a.Record(AuditEvent{Outcome: "ok", Path: "/x"})
+				a.record(Event{Outcome: "ok", Path: "/x"})
 			}
 		})
 	}
@@ -209,26 +191,26 @@ func TestAuditConcurrentAndClosed(t *testing.T) {
 	if err := a.Close(); err != nil {
 		t.Fatal(err)
 	}
-	a.Record(AuditEvent{Outcome: "late"})
+	a.record(Event{Outcome: "late"})
 	if n := len(w.lines()); n != 4000 {
 		t.Fatalf("%d lines, want 4000", n)
 	}
 	if a.Dropped() != 1 {
 		t.Fatalf("dropped %d, want the one recorded after Close", a.Dropped())
 	}
-	var nilAudit *Audit
-	nilAudit.Record(AuditEvent{}) // a nil writer records nothing
+	var nilAudit *Writer
+	nilAudit.Attempt(Attempt{}) // a nil writer records nothing
 }
 
 func BenchmarkAuditRecord(b *testing.B) {
-	a := NewAudit(discard{})
+	a := New(discard{}, nil)
 	defer a.Close()
-	e := AuditEvent{Outcome: "ok", Method: "api_key", Source: "verify", UserID: "4f1c2b0e-1111-2222-3333-444455556666",
+	e := Event{Outcome: "ok", Method: "api_key", Source: "verify", UserID: "4f1c2b0e-1111-2222-3333-444455556666",
 		KeyID: "9a8b7c6d-1111-2222-3333-444455556666", KeyPrefix: "zec_AbCd", Client: netip.MustParseAddr("10.1.2.3"),
 		Path: "/api/v1/apps/1234", RequestID: "0123456789abcdef0123456789abcdef"}
 	b.ReportAllocs()
 	for b.Loop() {
-		a.Record(e)
+		a.record(e)
 	}
 }
 
