@@ -148,7 +148,7 @@ type ServerLimits struct {
 	IdleTimeout time.Duration
 }
 
-// NewServer returns a fasthttp server for h (NewHandler, or a bare
+// NewServer returns a fasthttp server for h (Front.Serve, or a bare
 // NewRouter) answering requests it cannot read with the JSON error envelope.
 // limits, at most one, bound requests; without it every bound has its
 // default.

@@ -32,7 +32,7 @@ var pageHeaders = map[string]string{
 	"Content-Type":            "text/html; charset=utf-8",
 }
 
-// startPage runs the whole front (NewHandler) with the login page on and an
+// startPage runs the whole front (handlers.Front) with the login page on and an
 // edge whose default upstream is a recorder, so that a test sees what would
 // have been forwarded.
 // edit, if given, adjusts the API before it serves.
