@@ -1,8 +1,9 @@
-package main
+package client
 
 import (
 	"context"
 	"errors"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -29,7 +30,7 @@ func TestClientRedirects(t *testing.T) {
 		}
 	}))
 	defer api.Close()
-	c := newAPIClient(api.URL)
+	c := newAPIClient(api.URL, "dev")
 	var u apiUser
 	if _, err := c.do(context.Background(), "GET", "/here", "zec_k", nil, &u); err != nil || u.Email != "zec_k" {
 		t.Fatalf("same-host redirect: %v %+v", err, u)
@@ -60,7 +61,7 @@ func TestClientErrors(t *testing.T) {
 		}
 	}))
 	defer api.Close()
-	c := newAPIClient(api.URL)
+	c := newAPIClient(api.URL, "dev")
 	_, err := c.do(context.Background(), "GET", "/limited", "", nil, nil)
 	var ae *apiError
 	if !errors.As(err, &ae) || ae.Status != 429 || ae.Code != "RATE_LIMITED" || ae.RetryAfter != 7*time.Second {
@@ -74,7 +75,7 @@ func TestClientErrors(t *testing.T) {
 		t.Fatalf("not JSON: %v", err)
 	}
 	var ue *unreachableError
-	if _, err = newAPIClient("http://"+closedAddr(t)).do(context.Background(), "GET", "/", "", nil, nil); !errors.As(err, &ue) {
+	if _, err = newAPIClient("http://"+closedAddr(t), "dev").do(context.Background(), "GET", "/", "", nil, nil); !errors.As(err, &ue) {
 		t.Fatalf("closed port: %v", err)
 	}
 }
@@ -132,4 +133,16 @@ func TestAPIBase(t *testing.T) {
 	if plaintextWarning("http://a.example") == "" {
 		t.Error("no warning for plain HTTP across the network")
 	}
+}
+
+// closedAddr is a loopback address nothing listens on.
+func closedAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	return addr
 }
