@@ -46,6 +46,22 @@ func TestClientRedirects(t *testing.T) {
 	}
 }
 
+// TestClientUserAgent: the version main passes in names the client to the
+// server, as it did when the client read main's version itself.
+func TestClientUserAgent(t *testing.T) {
+	got := make(chan string, 1)
+	api := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		got <- r.Header.Get("User-Agent")
+	}))
+	defer api.Close()
+	if _, err := newAPIClient(api.URL, "1.2.3").do(context.Background(), "GET", "/", "", nil, nil); err != nil {
+		t.Fatal(err)
+	}
+	if ua := <-got; ua != "zectre-auth/1.2.3" {
+		t.Fatalf("User-Agent %q", ua)
+	}
+}
+
 func TestClientErrors(t *testing.T) {
 	api := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
