@@ -18,6 +18,21 @@ import (
 	"time"
 )
 
+// exitInterrupted is the status login ends with on Ctrl-C or SIGTERM: the
+// shell's for a command ended by Ctrl-C.
+const exitInterrupted = 130
+
+// credentials is the credentials file as login writes it.
+type credentials struct {
+	APIURL string `json:"api_url"`
+	APIKey string `json:"api_key"`
+	User   struct {
+		ID    string `json:"id"`
+		Email string `json:"email"`
+	} `json:"user"`
+	CreatedAt string `json:"created_at"`
+}
+
 // cliURLLine finds the auth_url login prints on a line of its own.
 var cliURLLine = regexp.MustCompile(`^\s+(https?://\S+/auth/cli\?code=([0-9a-f]+))\s*$`)
 
@@ -107,6 +122,22 @@ func readCredentials(t *testing.T, config string) credentials {
 	}
 	noteSecret("stored API key", c.APIKey)
 	return c
+}
+
+// writeCredentials stores c at path as a login would: 0600 in a 0700
+// directory, so that the commands have no mode to warn about.
+func writeCredentials(t *testing.T, path string, c credentials) {
+	t.Helper()
+	raw, err := json.Marshal(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, raw, 0o600); err != nil {
+		t.Fatal(err)
+	}
 }
 
 // TestCLILogin is the whole client side against the real service: login
@@ -219,9 +250,7 @@ func TestCLIWhoamiRevokedKey(t *testing.T) {
 	token, key := s.account("carol@example.com")
 	config := t.TempDir()
 	path := filepath.Join(config, "zectre", "credentials.json")
-	if err := saveCredentials(path, credentials{APIURL: s.base, APIKey: key}); err != nil {
-		t.Fatal(err)
-	}
+	writeCredentials(t, path, credentials{APIURL: s.base, APIKey: key})
 	st, b := s.call("GET", "/api/v1/api-keys", "", "Authorization", "Bearer "+token)
 	data, _ := b["data"].([]any)
 	if st != 200 || len(data) != 1 {
@@ -426,9 +455,7 @@ func TestCLILogoutOffline(t *testing.T) {
 	config := t.TempDir()
 	path := filepath.Join(config, "zectre", "credentials.json")
 	base := "http://" + closedAddr(t)
-	if err := saveCredentials(path, credentials{APIURL: base, APIKey: "zec_AbCdEfGh0123"}); err != nil {
-		t.Fatal(err)
-	}
+	writeCredentials(t, path, credentials{APIURL: base, APIKey: "zec_AbCdEfGh0123"})
 	stdout, stderr, code := command(t, t.TempDir(), env("XDG_CONFIG_HOME="+config), "logout")
 	if code != 1 || !strings.Contains(stderr, "could not be revoked") || !strings.Contains(stderr, "zec_AbCd…") {
 		t.Fatalf("logout: %d\n%s%s", code, stdout, stderr)
@@ -451,75 +478,4 @@ func closedAddr(t *testing.T) string {
 	addr := ln.Addr().String()
 	ln.Close()
 	return addr
-}
-
-func TestBrowserCommand(t *testing.T) {
-	found := func(name string) (string, error) {
-		if name == "missing" {
-			return "", exec.ErrNotFound
-		}
-		return "/usr/bin/" + name, nil
-	}
-	const target = "http://127.0.0.1:1/auth/cli?code=ab"
-	cases := []struct {
-		name   string
-		goos   string
-		env    map[string]string
-		want   []string // nil: no command
-		reason string
-	}{
-		{"linux without display", "linux", map[string]string{"BROWSER": "firefox"}, nil, "no display"},
-		{"linux x11", "linux", map[string]string{"DISPLAY": ":0"}, []string{"/usr/bin/xdg-open", target}, ""},
-		{"wayland BROWSER", "linux", map[string]string{"WAYLAND_DISPLAY": "wayland-0", "BROWSER": "missing:firefox --new-window"}, []string{"/usr/bin/firefox", "--new-window", target}, ""},
-		{"BROWSER with %s", "freebsd", map[string]string{"DISPLAY": ":0", "BROWSER": "chromium --app=%s"}, []string{"/usr/bin/chromium", "--app=" + target}, ""},
-		{"darwin needs no display", "darwin", nil, []string{"/usr/bin/open", target}, ""},
-		{"windows", "windows", nil, []string{"/usr/bin/rundll32", "url.dll,FileProtocolHandler", target}, ""},
-	}
-	for _, tc := range cases {
-		t.Run(tc.name, func(t *testing.T) {
-			cmd, reason := browserCommand(target, tc.goos, func(k string) string { return tc.env[k] }, found)
-			if tc.want == nil {
-				if cmd != nil || reason != tc.reason {
-					t.Fatalf("got %v %q, want none (%s)", cmd, reason, tc.reason)
-				}
-				return
-			}
-			if cmd == nil {
-				t.Fatalf("no command: %s", reason)
-			}
-			got := append([]string{cmd.Path}, cmd.Args[1:]...)
-			if strings.Join(got, " ") != strings.Join(tc.want, " ") {
-				t.Fatalf("command %q, want %q", got, tc.want)
-			}
-		})
-	}
-}
-
-func TestLocalDeadline(t *testing.T) {
-	now := time.Date(2025, 1, 1, 12, 0, 0, 0, time.UTC)
-	// The server's clock is an hour ahead; ten minutes are left either way.
-	served := now.Add(time.Hour)
-	got := localDeadline(served.Add(10*time.Minute).Format(time.RFC3339), served.Format(http.TimeFormat), now)
-	if !got.Equal(now.Add(10 * time.Minute)) {
-		t.Fatalf("deadline %v", got)
-	}
-	// Within a few seconds the server's expires_at is taken as it is.
-	exp := now.Add(10 * time.Minute)
-	if got := localDeadline(exp.Format(time.RFC3339), now.Add(-time.Second).Format(http.TimeFormat), now); !got.Equal(exp) {
-		t.Fatalf("deadline %v, want %v", got, exp)
-	}
-	if !localDeadline("nonsense", "", now).IsZero() {
-		t.Fatal("an unreadable expires_at gives a deadline")
-	}
-	if shortCode("a1b2c3d4e5f6") != "a1b2-c3d4" || shortCode("abc") != "abc" {
-		t.Fatal("shortCode")
-	}
-	for _, u := range []string{"file:///etc/passwd", "--help", "javascript:alert(1)", "http://"} {
-		if isWebURL(u) {
-			t.Errorf("isWebURL(%q)", u)
-		}
-	}
-	if !isWebURL("https://example.com/auth/cli?code=ab") {
-		t.Error("isWebURL rejects an https URL")
-	}
 }

@@ -6,6 +6,8 @@ import (
 	"io"
 	"os"
 	"runtime/debug"
+
+	"github.com/zectre/zectre-auth/cmd/zectre-auth/client"
 )
 
 // version is set at build time with -ldflags "-X main.version=…".
@@ -58,11 +60,11 @@ func run(args []string, stdout, stderr io.Writer) int {
 	case "users":
 		return users(args, stdout, stderr)
 	case "login":
-		return login(args, stdout, stderr)
+		return client.Login(version, args, stdout, stderr)
 	case "whoami":
-		return whoami(args, stdout, stderr)
+		return client.Whoami(version, args, stdout, stderr)
 	case "logout":
-		return logout(args, stdout, stderr)
+		return client.Logout(version, args, stdout, stderr)
 	case "version", "--version":
 		fmt.Fprintln(stdout, "zectre-auth", versionString())
 		return 0

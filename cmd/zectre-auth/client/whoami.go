@@ -1,4 +1,4 @@
-package main
+package client
 
 import (
 	"context"
@@ -53,7 +53,11 @@ func keyBase(flagValue string, k storedKey, getenv func(string) string) (string,
 	return apiBase(flagValue, getenv, "")
 }
 
-func whoami(args []string, stdout, stderr io.Writer) int {
+// Whoami runs `zectre-auth whoami args…`: it shows the user of the key in
+// ZECTRE_API_KEY, else of the stored key, as the API sees it. version is
+// the binary's, named in the User-Agent. It returns the exit status: 0
+// shown, 1 no usable key or no answer, 2 a usage error.
+func Whoami(version string, args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("whoami", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	api := fs.String("api", "", "API base `URL` (default: the stored key's server, else $ZECTRE_API_URL, else "+defaultAPIURL+")")
@@ -79,7 +83,7 @@ func whoami(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, w)
 	}
 	var u apiUser
-	_, err = newAPIClient(base).do(context.Background(), http.MethodGet, "/api/v1/user", k.key, nil, &u)
+	_, err = newAPIClient(base, version).do(context.Background(), http.MethodGet, "/api/v1/user", k.key, nil, &u)
 	var ae *apiError
 	switch {
 	case errors.As(err, &ae) && ae.Status == http.StatusUnauthorized && k.apiURL == "":
@@ -101,7 +105,12 @@ func whoami(args []string, stdout, stderr io.Writer) int {
 	return 0
 }
 
-func logout(args []string, stdout, stderr io.Writer) int {
+// Logout runs `zectre-auth logout args…`: it revokes the stored key at its
+// server and deletes the credentials file, the file even when the key
+// cannot be revoked. version is the binary's, named in the User-Agent. It
+// returns the exit status: 0 logged out (or nobody was), 1 something is
+// left to the user, 2 a usage error.
+func Logout(version string, args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("logout", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	api := fs.String("api", "", "API base `URL` to revoke the key at (default: the server it came from)")
@@ -140,7 +149,7 @@ func logout(args []string, stdout, stderr io.Writer) int {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 3*clientTimeout)
 	defer cancel()
-	revokeErr := revokeKey(ctx, newAPIClient(base), c.APIKey)
+	revokeErr := revokeKey(ctx, newAPIClient(base, version), c.APIKey)
 	if err := removeCredentials(path); err != nil && !errors.Is(err, errNoCredentials) {
 		fmt.Fprintln(stderr, "zectre-auth: logout: could not remove the credentials:", err)
 		return 1

@@ -1,4 +1,4 @@
-package main
+package client
 
 import (
 	"context"
@@ -64,7 +64,13 @@ type loginRun struct {
 	maxPoll   time.Duration
 }
 
-func login(args []string, stdout, stderr io.Writer) int {
+// Login runs `zectre-auth login args…`: it starts a CLI login at the API,
+// opens the login page in the user's browser (unless --no-browser or there
+// is none), waits for the page to complete it and stores the delivered API
+// key in the credentials file. version is the binary's, named in the
+// User-Agent. It returns the exit status: 0 logged in, 1 no key stored, 2 a
+// usage error, 130 interrupted.
+func Login(version string, args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("login", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	api := fs.String("api", "", "API base `URL` (default $ZECTRE_API_URL, else "+defaultAPIURL+")")
@@ -90,7 +96,7 @@ func login(args []string, stdout, stderr io.Writer) int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	f := &loginRun{
-		client: newAPIClient(base), base: base, device: name, noBrowser: *noBrowser,
+		client: newAPIClient(base, version), base: base, device: name, noBrowser: *noBrowser,
 		path: path, getenv: os.Getenv, stdout: stdout, stderr: stderr,
 		firstPoll: firstPoll, maxPoll: maxPoll,
 	}

@@ -1,4 +1,9 @@
-package main
+// Package client is the command-line client of the Authentication API:
+// the login, whoami and logout commands of zectre-auth, the credentials
+// file they share, the browser launcher and the wait indicator of login.
+// It talks to a zectre API over HTTP only and imports nothing of the
+// service, so that what it relies on is the documented API alone.
+package client
 
 import (
 	"bytes"
@@ -69,12 +74,15 @@ func (e *unreachableError) Unwrap() error { return e.Err }
 
 // apiClient talks to one zectre API base URL.
 type apiClient struct {
-	base string
-	http *http.Client
+	base      string
+	userAgent string
+	http      *http.Client
 }
 
-func newAPIClient(base string) *apiClient {
-	return &apiClient{base: base, http: &http.Client{
+// newAPIClient is a client of base that names itself as zectre-auth of the
+// given version.
+func newAPIClient(base, version string) *apiClient {
+	return &apiClient{base: base, userAgent: "zectre-auth/" + version, http: &http.Client{
 		Timeout:       clientTimeout,
 		CheckRedirect: sameOrigin,
 	}}
@@ -111,7 +119,7 @@ func (c *apiClient) do(ctx context.Context, method, path, key string, body, out 
 		return nil, err
 	}
 	req.Header.Set("Accept", "application/json")
-	req.Header.Set("User-Agent", "zectre-auth/"+version)
+	req.Header.Set("User-Agent", c.userAgent)
 	if body != nil {
 		req.Header.Set("Content-Type", "application/json")
 	}

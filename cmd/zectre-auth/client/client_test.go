@@ -1,8 +1,9 @@
-package main
+package client
 
 import (
 	"context"
 	"errors"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -29,7 +30,7 @@ func TestClientRedirects(t *testing.T) {
 		}
 	}))
 	defer api.Close()
-	c := newAPIClient(api.URL)
+	c := newAPIClient(api.URL, "dev")
 	var u apiUser
 	if _, err := c.do(context.Background(), "GET", "/here", "zec_k", nil, &u); err != nil || u.Email != "zec_k" {
 		t.Fatalf("same-host redirect: %v %+v", err, u)
@@ -42,6 +43,22 @@ func TestClientRedirects(t *testing.T) {
 	case k := <-leaked:
 		t.Fatalf("the other host was asked (key %q)", k)
 	default:
+	}
+}
+
+// TestClientUserAgent: the version main passes in names the client to the
+// server, as it did when the client read main's version itself.
+func TestClientUserAgent(t *testing.T) {
+	got := make(chan string, 1)
+	api := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		got <- r.Header.Get("User-Agent")
+	}))
+	defer api.Close()
+	if _, err := newAPIClient(api.URL, "1.2.3").do(context.Background(), "GET", "/", "", nil, nil); err != nil {
+		t.Fatal(err)
+	}
+	if ua := <-got; ua != "zectre-auth/1.2.3" {
+		t.Fatalf("User-Agent %q", ua)
 	}
 }
 
@@ -60,7 +77,7 @@ func TestClientErrors(t *testing.T) {
 		}
 	}))
 	defer api.Close()
-	c := newAPIClient(api.URL)
+	c := newAPIClient(api.URL, "dev")
 	_, err := c.do(context.Background(), "GET", "/limited", "", nil, nil)
 	var ae *apiError
 	if !errors.As(err, &ae) || ae.Status != 429 || ae.Code != "RATE_LIMITED" || ae.RetryAfter != 7*time.Second {
@@ -74,7 +91,7 @@ func TestClientErrors(t *testing.T) {
 		t.Fatalf("not JSON: %v", err)
 	}
 	var ue *unreachableError
-	if _, err = newAPIClient("http://"+closedAddr(t)).do(context.Background(), "GET", "/", "", nil, nil); !errors.As(err, &ue) {
+	if _, err = newAPIClient("http://"+closedAddr(t), "dev").do(context.Background(), "GET", "/", "", nil, nil); !errors.As(err, &ue) {
 		t.Fatalf("closed port: %v", err)
 	}
 }
@@ -132,4 +149,16 @@ func TestAPIBase(t *testing.T) {
 	if plaintextWarning("http://a.example") == "" {
 		t.Error("no warning for plain HTTP across the network")
 	}
+}
+
+// closedAddr is a loopback address nothing listens on.
+func closedAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	return addr
 }
