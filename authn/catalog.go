@@ -11,7 +11,6 @@ import (
 	"strings"
 	"time"
 	"unicode"
-	"unicode/utf8"
 
 	"github.com/golang-jwt/jwt/v5"
 
@@ -76,9 +75,7 @@ const catalogLeeway = 30 * time.Second
 // Bounds on the identity claims, so that what is stored stays small and
 // printable (PostgreSQL refuses NUL in text, an index entry has a size limit).
 const (
-	maxSubjectBytes    = 512 // sub, and iss
-	maxCatalogEmail    = 254 // as on signup
-	maxCatalogNameRune = 200 // as on signup
+	maxSubjectBytes = 512 // sub, and iss
 )
 
 // maxHeaderSegment bounds the unverified header that is decoded to decide
@@ -242,7 +239,7 @@ func identityOf(c *catalogClaims) (catalogIdentity, error) {
 	if !identityClaim(c.Subject) || !identityClaim(c.Issuer) {
 		return catalogIdentity{}, errors.New("subject or issuer too long or not printable")
 	}
-	email, ok := catalogEmail(c.Email)
+	email, ok := store.NormalizeEmail(c.Email)
 	if !ok {
 		return catalogIdentity{}, errors.New("no valid email claim")
 	}
@@ -294,26 +291,6 @@ func identityClaim(s string) bool {
 	return len(s) <= maxSubjectBytes && !strings.ContainsFunc(s, unicode.IsControl)
 }
 
-// catalogEmail normalises an email claim the way signup does: trimmed,
-// lowercased, one '@' between a non-empty local part and domain, no
-// whitespace or control characters, at most 254 characters.
-func catalogEmail(s string) (string, bool) {
-	s = strings.ToLower(strings.TrimSpace(s))
-	if s == "" || len(s) > maxCatalogEmail || strings.Count(s, "@") != 1 {
-		return "", false
-	}
-	local, domain, _ := strings.Cut(s, "@")
-	if local == "" || domain == "" {
-		return "", false
-	}
-	if strings.ContainsFunc(s, func(r rune) bool {
-		return unicode.IsSpace(r) || unicode.IsControl(r) || r == utf8.RuneError
-	}) {
-		return "", false
-	}
-	return s, true
-}
-
 // catalogName keeps a name claim that signup would accept; any other value
 // leaves the name unset rather than refusing the token.
 func catalogName(v any) *string {
@@ -322,7 +299,7 @@ func catalogName(v any) *string {
 		return nil
 	}
 	s = strings.TrimSpace(s)
-	if s == "" || utf8.RuneCountInString(s) > maxCatalogNameRune || strings.ContainsFunc(s, unicode.IsControl) {
+	if s == "" || !store.Printable(s, store.MaxUserNameLength) {
 		return nil
 	}
 	return &s

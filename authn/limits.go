@@ -23,12 +23,21 @@ func (e *RateLimitedError) Error() string {
 // Is makes errors.Is(err, ErrRateLimited) true.
 func (e *RateLimitedError) Is(target error) bool { return target == ErrRateLimited }
 
-// Counter counts events per key in fixed windows (cache.Counter satisfies it).
-// Incr must be atomic (increment and read in one step, across replicas when
-// shared): the limits reserve with it.
+// Counter counts events per key in fixed windows; it backs the rate limits
+// (the cache's LocalCounter and RedisCounter implement it). Incr must be
+// atomic (increment and read in one step, across replicas when shared): the
+// limits reserve with it.
 type Counter interface {
-	Incr(ctx context.Context, key string, window time.Duration) (int64, time.Duration, error)
-	Get(ctx context.Context, key string) (int64, time.Duration, error)
+	// Incr adds one to key's count in its current window (starting a window
+	// of the given length if none is open) and returns the new count and the
+	// time left until the window closes.
+	Incr(ctx context.Context, key string, window time.Duration) (n int64, reset time.Duration, err error)
+	// Get returns key's count in its current window (0 when none is open).
+	Get(ctx context.Context, key string) (n int64, reset time.Duration, err error)
+	// Decr takes one back from key's count in its current window, so that
+	// a reservation (Incr before the work, compared with the limit) can be
+	// given back when the outcome does not count. It never opens a window,
+	// never moves the window's end and never goes below zero.
 	Decr(ctx context.Context, key string) error
 }
 
