@@ -4,8 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
+
+	"github.com/zectre/zectre-auth/store"
 )
 
 // ErrRateLimited is matched (errors.Is) by every *RateLimitedError.
@@ -71,8 +72,14 @@ type Limits struct {
 	Policy  LimitPolicy
 }
 
-func accountKey(email string) string { return "fail:acct:" + strings.ToLower(email) }
-func addressKey(addr string) string  { return "fail:addr:" + addr }
+// accountKey counts an account under the one spelling of its email, valid
+// or not, so that case and spaces do not spread its failures over keys.
+func accountKey(email string) string {
+	e, _ := store.NormalizeEmail(email)
+	return "fail:acct:" + e
+}
+
+func addressKey(addr string) string { return "fail:addr:" + addr }
 
 // Attempt is a password attempt reserved against the failure limits of
 // its account and address. A reservation counts as a failure until it is
