@@ -10,7 +10,6 @@ import (
 	"slices"
 	"strings"
 	"time"
-	"unicode"
 
 	"github.com/golang-jwt/jwt/v5"
 
@@ -288,7 +287,9 @@ func headerAlg(tok string) string {
 
 // identityClaim reports whether an iss or sub value can be stored as is.
 func identityClaim(s string) bool {
-	return len(s) <= maxSubjectBytes && !strings.ContainsFunc(s, unicode.IsControl)
+	// Bounded in bytes (an index entry's limit), so within Printable's
+	// bound in code points too.
+	return len(s) <= maxSubjectBytes && store.Printable(s, maxSubjectBytes)
 }
 
 // catalogName keeps a name claim that signup would accept; any other value
