@@ -6,19 +6,19 @@ import (
 	"unicode/utf8"
 )
 
-// MaxEmailLength is the longest email address accepted, in bytes.
-const MaxEmailLength = 254
+// maxEmailLength is the longest email address accepted, in bytes.
+const maxEmailLength = 254
 
 // NormalizeEmail is the one rule for an email address, wherever one comes
 // in (signup, login, a catalog token's claim, the admin commands): trimmed
 // and lowercased, which is the spelling both stores keep. valid reports its
 // shape: one '@' between a non-empty local part and domain, no whitespace,
-// control characters or invalid UTF-8, at most MaxEmailLength bytes. The
+// control characters or invalid UTF-8, at most maxEmailLength bytes. The
 // spelling is returned even when the address is not valid, so that a
 // failure limit can count what was typed under one key.
 func NormalizeEmail(s string) (email string, valid bool) {
 	email = normaliseEmail(strings.TrimSpace(s))
-	if email == "" || len(email) > MaxEmailLength || strings.Count(email, "@") != 1 {
+	if email == "" || len(email) > maxEmailLength || strings.Count(email, "@") != 1 {
 		return email, false
 	}
 	local, domain, _ := strings.Cut(email, "@")
