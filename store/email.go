@@ -10,7 +10,7 @@ import (
 const maxEmailLength = 254
 
 // NormalizeEmail is the one rule for an email address, wherever one comes
-// in (signup, login, a catalog token's claim, the admin commands): trimmed
+// in (signup, login, a catalog token's claim, the failure limits): trimmed
 // and lowercased, which is the spelling both stores keep. valid reports its
 // shape: one '@' between a non-empty local part and domain, no whitespace,
 // control characters or invalid UTF-8, at most maxEmailLength bytes. The
