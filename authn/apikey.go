@@ -65,10 +65,6 @@ func ParseKey(raw string) ([32]byte, error) {
 	return KeyDigest(raw), nil
 }
 
-// LooksLikeKey reports whether raw has the shape and checksum of an API key,
-// without hashing it.
-func LooksLikeKey(raw string) bool { return checkAPIKey(raw) == nil }
-
 // KeyDigest returns the SHA-256 digest of raw. Keys carry over 190 bits of
 // entropy, so a fast hash is enough; a slow one would only slow every request.
 func KeyDigest(raw string) [32]byte {

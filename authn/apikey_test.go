@@ -64,8 +64,8 @@ func TestGenerateKeyUniqueAndParses(t *testing.T) {
 		if d != k.Digest || d != KeyDigest(k.Raw) {
 			t.Fatalf("ParseKey digest differs from the generated one for %q", k.Raw)
 		}
-		if !LooksLikeKey(k.Raw) {
-			t.Fatalf("LooksLikeKey(%q) = false", k.Raw)
+		if checkAPIKey(k.Raw) != nil {
+			t.Fatalf("checkAPIKey(%q) refuses it", k.Raw)
 		}
 		for i := 4; i < 40; i++ {
 			counts[k.Raw[i]]++
@@ -136,8 +136,8 @@ func TestParseKeyRejects(t *testing.T) {
 			if d != ([32]byte{}) {
 				t.Errorf("ParseKey returned a digest with an error")
 			}
-			if LooksLikeKey(tc.raw) {
-				t.Errorf("LooksLikeKey(%.60q) = true", tc.raw)
+			if checkAPIKey(tc.raw) == nil {
+				t.Errorf("checkAPIKey(%.60q) accepts it", tc.raw)
 			}
 		})
 	}
@@ -215,8 +215,8 @@ func FuzzParseKey(f *testing.F) {
 			if d != ([32]byte{}) {
 				t.Fatalf("nonzero digest with error for %q", raw)
 			}
-			if LooksLikeKey(raw) {
-				t.Fatalf("LooksLikeKey accepts what ParseKey rejects: %q", raw)
+			if checkAPIKey(raw) == nil {
+				t.Fatalf("checkAPIKey accepts what ParseKey rejects: %q", raw)
 			}
 			return
 		}

@@ -10,8 +10,6 @@ import (
 	"slices"
 	"strings"
 	"time"
-	"unicode"
-	"unicode/utf8"
 
 	"github.com/golang-jwt/jwt/v5"
 
@@ -76,9 +74,7 @@ const catalogLeeway = 30 * time.Second
 // Bounds on the identity claims, so that what is stored stays small and
 // printable (PostgreSQL refuses NUL in text, an index entry has a size limit).
 const (
-	maxSubjectBytes    = 512 // sub, and iss
-	maxCatalogEmail    = 254 // as on signup
-	maxCatalogNameRune = 200 // as on signup
+	maxSubjectBytes = 512 // sub, and iss
 )
 
 // maxHeaderSegment bounds the unverified header that is decoded to decide
@@ -242,7 +238,7 @@ func identityOf(c *catalogClaims) (catalogIdentity, error) {
 	if !identityClaim(c.Subject) || !identityClaim(c.Issuer) {
 		return catalogIdentity{}, errors.New("subject or issuer too long or not printable")
 	}
-	email, ok := catalogEmail(c.Email)
+	email, ok := store.NormalizeEmail(c.Email)
 	if !ok {
 		return catalogIdentity{}, errors.New("no valid email claim")
 	}
@@ -291,27 +287,9 @@ func headerAlg(tok string) string {
 
 // identityClaim reports whether an iss or sub value can be stored as is.
 func identityClaim(s string) bool {
-	return len(s) <= maxSubjectBytes && !strings.ContainsFunc(s, unicode.IsControl)
-}
-
-// catalogEmail normalises an email claim the way signup does: trimmed,
-// lowercased, one '@' between a non-empty local part and domain, no
-// whitespace or control characters, at most 254 characters.
-func catalogEmail(s string) (string, bool) {
-	s = strings.ToLower(strings.TrimSpace(s))
-	if s == "" || len(s) > maxCatalogEmail || strings.Count(s, "@") != 1 {
-		return "", false
-	}
-	local, domain, _ := strings.Cut(s, "@")
-	if local == "" || domain == "" {
-		return "", false
-	}
-	if strings.ContainsFunc(s, func(r rune) bool {
-		return unicode.IsSpace(r) || unicode.IsControl(r) || r == utf8.RuneError
-	}) {
-		return "", false
-	}
-	return s, true
+	// Bounded in bytes (an index entry's limit), so within Printable's
+	// bound in code points too.
+	return len(s) <= maxSubjectBytes && store.Printable(s, maxSubjectBytes)
 }
 
 // catalogName keeps a name claim that signup would accept; any other value
@@ -322,7 +300,7 @@ func catalogName(v any) *string {
 		return nil
 	}
 	s = strings.TrimSpace(s)
-	if s == "" || utf8.RuneCountInString(s) > maxCatalogNameRune || strings.ContainsFunc(s, unicode.IsControl) {
+	if s == "" || !store.Printable(s, store.MaxUserNameLength) {
 		return nil
 	}
 	return &s

@@ -4,8 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
+
+	"github.com/zectre/zectre-auth/store"
 )
 
 // ErrRateLimited is matched (errors.Is) by every *RateLimitedError.
@@ -23,12 +24,21 @@ func (e *RateLimitedError) Error() string {
 // Is makes errors.Is(err, ErrRateLimited) true.
 func (e *RateLimitedError) Is(target error) bool { return target == ErrRateLimited }
 
-// Counter counts events per key in fixed windows (cache.Counter satisfies it).
-// Incr must be atomic (increment and read in one step, across replicas when
-// shared): the limits reserve with it.
+// Counter counts events per key in fixed windows; it backs the rate limits
+// (the cache's LocalCounter and RedisCounter implement it). Incr must be
+// atomic (increment and read in one step, across replicas when shared): the
+// limits reserve with it.
 type Counter interface {
-	Incr(ctx context.Context, key string, window time.Duration) (int64, time.Duration, error)
-	Get(ctx context.Context, key string) (int64, time.Duration, error)
+	// Incr adds one to key's count in its current window (starting a window
+	// of the given length if none is open) and returns the new count and the
+	// time left until the window closes.
+	Incr(ctx context.Context, key string, window time.Duration) (n int64, reset time.Duration, err error)
+	// Get returns key's count in its current window (0 when none is open).
+	Get(ctx context.Context, key string) (n int64, reset time.Duration, err error)
+	// Decr takes one back from key's count in its current window, so that
+	// a reservation (Incr before the work, compared with the limit) can be
+	// given back when the outcome does not count. It never opens a window,
+	// never moves the window's end and never goes below zero.
 	Decr(ctx context.Context, key string) error
 }
 
@@ -62,8 +72,14 @@ type Limits struct {
 	Policy  LimitPolicy
 }
 
-func accountKey(email string) string { return "fail:acct:" + strings.ToLower(email) }
-func addressKey(addr string) string  { return "fail:addr:" + addr }
+// accountKey counts an account under the one spelling of its email, valid
+// or not, so that case and spaces do not spread its failures over keys.
+func accountKey(email string) string {
+	e, _ := store.NormalizeEmail(email)
+	return "fail:acct:" + e
+}
+
+func addressKey(addr string) string { return "fail:addr:" + addr }
 
 // Attempt is a password attempt reserved against the failure limits of
 // its account and address. A reservation counts as a failure until it is

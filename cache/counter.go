@@ -5,22 +5,9 @@ import (
 	"time"
 
 	"github.com/maypok86/otter/v2"
-)
 
-// Counter counts events per key in fixed windows. It backs the rate limits.
-type Counter interface {
-	// Incr adds one to key's count in its current window (starting a window
-	// of the given length if none is open) and returns the new count and the
-	// time left until the window closes.
-	Incr(ctx context.Context, key string, window time.Duration) (n int64, reset time.Duration, err error)
-	// Get returns key's count in its current window (0 when none is open).
-	Get(ctx context.Context, key string) (n int64, reset time.Duration, err error)
-	// Decr takes one back from key's count in its current window, so that
-	// a reservation (Incr before the work, compared with the limit) can be
-	// given back when the outcome does not count. It never opens a window,
-	// never moves the window's end and never goes below zero.
-	Decr(ctx context.Context, key string) error
-}
+	"github.com/zectre/zectre-auth/authn"
+)
 
 // DefaultLocalCounterSize bounds the keys an in-process counter tracks, so
 // that a flood of distinct addresses cannot grow memory without limit.
@@ -37,7 +24,7 @@ type LocalCounter struct {
 	now     func() time.Time
 }
 
-var _ Counter = (*LocalCounter)(nil)
+var _ authn.Counter = (*LocalCounter)(nil)
 
 // NewLocalCounter returns a Counter that tracks at most size keys.
 func NewLocalCounter(size int) *LocalCounter {

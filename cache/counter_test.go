@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/zectre/zectre-auth/authn"
 	"github.com/zectre/zectre-auth/cache"
 )
 
@@ -119,7 +120,7 @@ func TestLocalCounterDecr(t *testing.T) {
 	testDecr(t, cache.NewLocalCounter(1024))
 }
 
-func testDecr(t *testing.T, c cache.Counter) {
+func testDecr(t *testing.T, c authn.Counter) {
 	t.Helper()
 	ctx := context.Background()
 	if err := c.Decr(ctx, "unseen"); err != nil {

@@ -3,11 +3,8 @@ package cache
 import (
 	"context"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"log/slog"
-	"net"
-	"net/url"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -62,46 +59,23 @@ func newRedisClient(ctx context.Context, redisURL string, timeout time.Duration,
 //   - master_set=NAME: the addresses are Sentinels, asked for the master of
 //     NAME (redis://:pass@sentinel1:26379?addr=sentinel2:26379&master_set=NAME).
 //
-// On top of it: client-side caching cannot be turned off, an addr must
-// name its port (the client would silently put the URL's host in place of
-// one without), a Redis Cluster has only database 0, and the Sentinels are
-// reached like the master (same dial timeout, same TLS, the URL's password
-// as the default user) and asked for the master every
-// DefaultRedisSentinelRefresh, in case a failover's announcement was
-// missed. Errors never quote the URL: it may hold a password.
+// On top of it, the rules of RedisURLProblems (client-side caching cannot
+// be turned off, an addr must name its port, a Redis Cluster has only
+// database 0, …), and the Sentinels are reached like the master (same dial
+// timeout, same TLS, the URL's password as the default user) and asked for
+// the master every DefaultRedisSentinelRefresh, in case a failover's
+// announcement was missed. Errors never quote the URL: it may hold a
+// password.
 func redisOptions(redisURL string) (rueidis.ClientOption, error) {
 	var opt rueidis.ClientOption
-	u, err := url.Parse(redisURL)
-	if err != nil {
-		// The parse error would quote the URL, password included.
-		return opt, errors.New("cache: redis url is not a valid url")
+	if p := RedisURLProblems(redisURL); len(p) > 0 {
+		return opt, fmt.Errorf("cache: redis url: %s", strings.Join(p, "; "))
 	}
-	q := u.Query()
-	unix := strings.EqualFold(u.Scheme, "unix")
-	for _, a := range q["addr"] {
-		if unix {
-			return opt, errors.New("cache: redis url: unix:// takes no addr parameter")
-		}
-		if host, port, err := net.SplitHostPort(a); err != nil || host == "" || port == "" {
-			return opt, errors.New("cache: redis url: each addr parameter must be host:port")
-		}
-	}
-	if q.Has("master_set") && (unix || q.Get("master_set") == "") {
-		return opt, errors.New("cache: redis url: master_set must name the Sentinels' master set, with redis:// or rediss://")
-	}
-	opt, err = rueidis.ParseURL(redisURL)
+	opt, err := rueidis.ParseURL(redisURL)
 	if err != nil {
 		return opt, fmt.Errorf("cache: redis url: %w", err)
 	}
-	if opt.DisableCache || opt.AlwaysRESP2 {
-		// Invalidations are how revocations reach the replicas; without
-		// client-side caching (RESP3) none would arrive.
-		return opt, errors.New("cache: redis url must not turn off client-side caching (client_cache=0, protocol=2)")
-	}
 	sentinel := opt.Sentinel.MasterSet != ""
-	if !sentinel && len(opt.InitAddress) > 1 && opt.SelectDB != 0 {
-		return opt, errors.New("cache: redis url: a Redis Cluster (several addresses) has only database 0")
-	}
 	if opt.Dialer.Timeout == 0 {
 		opt.Dialer.Timeout = DefaultRedisDialTimeout
 	}

@@ -7,6 +7,7 @@ import (
 
 	"github.com/redis/rueidis"
 
+	"github.com/zectre/zectre-auth/authn"
 	"github.com/zectre/zectre-auth/store"
 )
 
@@ -44,11 +45,11 @@ type RedisCounter struct {
 	// fallback counts while Redis is unreachable (nil: the error is
 	// returned). Limits then hold per replica instead of across them, which
 	// keeps logins working without lifting the limits.
-	fallback Counter
+	fallback authn.Counter
 	health   *health // shared with the Store's lookups; may be nil
 }
 
-var _ Counter = (*RedisCounter)(nil)
+var _ authn.Counter = (*RedisCounter)(nil)
 
 // NewRedisCounter returns a Counter keeping its windows under prefix in
 // client's Redis. Errors wrap store.ErrUnavailable.

@@ -89,10 +89,11 @@ func Open(ctx context.Context, st store.Store, opt Options) (*Store, error) {
 	}
 	s.redis = client
 	opt.Observer.RedisUp(true)
-	s.counter = &RedisCounter{
-		client: client, prefix: opt.Prefix + counterNS, timeout: opt.RedisTimeout,
-		fallback: s.local, health: &s.health,
-	}
+	// The counter of NewRedisCounter, with what only the Store has: its
+	// timeout, the in-process fallback and the lookups' view of Redis.
+	c := NewRedisCounter(client, opt.Prefix+counterNS)
+	c.timeout, c.fallback, c.health = opt.RedisTimeout, s.local, &s.health
+	s.counter = c
 	return s, nil
 }
 

@@ -6,10 +6,11 @@ import (
 	"net"
 	"net/netip"
 	"net/url"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/zectre/zectre-auth/cache"
 )
 
 // Validate reports every problem at once, joined with errors.Join: one
@@ -141,137 +142,15 @@ func (v *validator) database() {
 	}
 }
 
+// redis reports the problems of redis_url by the cache's rules, the ones
+// Open applies: one statement of them, one wording.
 func (v *validator) redis() {
-	const key = "redis_url"
-	s := v.c.RedisURL
-	if s == "" {
+	if v.c.RedisURL == "" {
 		return
 	}
-	if !strings.Contains(s, "://") {
-		v.add(key, "not a URL (want redis://host:6379, rediss://… or unix:///path)")
-		return
+	for _, p := range cache.RedisURLProblems(v.c.RedisURL) {
+		v.add("redis_url", "%s", p)
 	}
-	u, err := url.Parse(s)
-	if err != nil {
-		v.add(key, "not a valid URL")
-		return
-	}
-	unix := false
-	switch strings.ToLower(u.Scheme) {
-	case "redis", "rediss":
-		if u.Host == "" {
-			v.add(key, "missing host")
-		}
-	case "unix":
-		unix = true
-		if u.Path == "" {
-			v.add(key, "missing socket path (want unix:///path/to/redis.sock)")
-		}
-	default:
-		v.add(key, "unsupported scheme %q (want redis://, rediss:// or unix://)", u.Scheme)
-		return
-	}
-	q, err := url.ParseQuery(u.RawQuery)
-	if err != nil {
-		v.add(key, "query is not valid")
-		return
-	}
-	dbInPath := false
-	if p := strings.TrimPrefix(u.Path, "/"); !unix && p != "" {
-		n, err := strconv.Atoi(p)
-		if err != nil || n < 0 {
-			v.add(key, "the path must be a database number, such as /0")
-		}
-		dbInPath = n != 0
-	}
-	v.redisQuery(key, q, unix, dbInPath)
-}
-
-// redisParams are the query parameters the Redis client (rueidis.ParseURL)
-// reads. Others are refused rather than ignored: a misspelt master_set
-// would connect to the Sentinel as if it were Redis.
-var redisParams = []string{"addr", "master_set", "db", "dial_timeout", "write_timeout",
-	"client_name", "max_retries", "skip_verify", "protocol", "client_cache"}
-
-// redisQuery checks the query of a Redis URL: addr (more nodes of a Redis
-// Cluster, or more Sentinels), master_set (the URL names Sentinels), the
-// database and the timeouts. dbInPath: the path selects a database other
-// than 0. Values are never quoted.
-func (v *validator) redisQuery(key string, q url.Values, unix, dbInPath bool) {
-	names := make([]string, 0, len(q))
-	for name := range q {
-		names = append(names, name)
-	}
-	slices.Sort(names)
-	for _, name := range names {
-		if slices.Contains(redisParams, name) {
-			continue
-		}
-		if redisParamName(name) {
-			v.add(key, "unknown query parameter %q (known: %s)", name, strings.Join(redisParams, ", "))
-		} else {
-			v.add(key, "unknown query parameter (known: %s)", strings.Join(redisParams, ", "))
-		}
-	}
-	if unix && (q.Has("addr") || q.Has("master_set")) {
-		v.add(key, "unix:// takes no addr or master_set (a Redis Cluster or Sentinels are reached by redis:// or rediss://)")
-	} else {
-		for _, a := range q["addr"] {
-			if !validHostPort(a) {
-				v.add(key, "each addr must be host:port, with a port")
-				break
-			}
-		}
-		if ms := q["master_set"]; len(ms) > 1 || (len(ms) == 1 && ms[0] == "") {
-			v.add(key, "master_set must name one master set (the URL then names Sentinels)")
-		}
-	}
-	if q.Get("client_cache") == "0" || q.Get("protocol") == "2" {
-		v.add(key, "must not turn off client-side caching (client_cache=0, protocol=2): invalidations carry revocations to the replicas")
-	}
-	dbNot0 := dbInPath
-	if q.Has("db") {
-		n, err := strconv.Atoi(q.Get("db"))
-		if err != nil || n < 0 {
-			v.add(key, "db must be a database number")
-		}
-		dbNot0 = n != 0
-	}
-	if dbNot0 && q.Has("addr") && !q.Has("master_set") {
-		v.add(key, "a Redis Cluster (several addr) has only database 0")
-	}
-	for _, p := range []string{"dial_timeout", "write_timeout"} {
-		if q.Has(p) {
-			if d, err := time.ParseDuration(q.Get(p)); err != nil || d <= 0 {
-				v.add(key, "%s must be a positive duration such as 1s", p)
-			}
-		}
-	}
-}
-
-// redisParamName: a name short and plain enough to quote back (a stray
-// password is neither).
-func redisParamName(s string) bool {
-	if s == "" || len(s) > 32 {
-		return false
-	}
-	for _, r := range s {
-		if (r < 'a' || r > 'z') && (r < 'A' || r > 'Z') && r != '_' && r != '-' {
-			return false
-		}
-	}
-	return true
-}
-
-// validHostPort: host:port with a host and a numeric port (IPv6 in
-// brackets).
-func validHostPort(s string) bool {
-	host, port, err := net.SplitHostPort(s)
-	if err != nil || host == "" {
-		return false
-	}
-	n, err := strconv.Atoi(port)
-	return err == nil && n > 0 && n < 65536
 }
 
 func (v *validator) jwtSecret() {

@@ -124,7 +124,7 @@ func NewRouter(a *API) *router.Router {
 	r.MethodNotAllowed = func(rc *fasthttp.RequestCtx) { writeError(rc, a.Log, errMethod) }
 	r.PanicHandler = func(rc *fasthttp.RequestCtx, v any) {
 		a.Log.Error("handler panicked", "panic", v, "path", string(rc.Path()))
-		writeError(rc, a.Log, newError(500, "INTERNAL", "Something went wrong on our side."))
+		writeError(rc, a.Log, errInternal)
 	}
 	return r
 }
@@ -205,13 +205,13 @@ func readError(err error) error {
 	case errors.As(err, new(*fasthttp.ErrSmallBuffer)):
 		return errHeaderTooLarge
 	case isTimeout(err):
-		return &Error{Status: errTimeout.Status, Code: errTimeout.Code, Message: errTimeout.Message, Err: err}
+		return errTimeout.wrap(err)
 	case strings.Contains(err.Error(), "unsupported http version"):
 		// A version fasthttp cannot parse ("http/1.1", "HTTP/2"): the
 		// same answer as for one it parses and the front refuses.
 		return fmt.Errorf("%w: %w", proxy.ErrHTTPVersion, err)
 	default:
-		return &Error{Status: errBadRequest.Status, Code: errBadRequest.Code, Message: errBadRequest.Message, Err: err}
+		return errBadRequest.wrap(err)
 	}
 }
 
@@ -236,19 +236,17 @@ func (a *API) StartDraining() { a.draining.Store(true) }
 // slower path into an outage.
 //
 // Its 503s are expected answers to a prober, not faults of a request: they
-// are not logged as "request failed" (one line per probe), only the
-// database's error, as a warning.
+// are not logged as "request failed" (one line per probe; see errNotReady),
+// only the database's error, as a warning.
 func (a *API) readyz(ctx context.Context, rc *fasthttp.RequestCtx) error {
 	if a.draining.Load() {
-		answerError(rc, &Error{Status: 503, Code: "SERVICE_UNAVAILABLE", Message: "The service is shutting down."})
-		return nil
+		return errDraining
 	}
 	c, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
 	if err := a.Store.Ping(c); err != nil {
 		a.Log.Warn("readiness: the database is unreachable", "err", err)
-		answerError(rc, &Error{Status: 503, Code: "SERVICE_UNAVAILABLE", Message: "The database is unreachable."})
-		return nil
+		return errNotReady
 	}
 	body := map[string]string{"status": "ready"}
 	if r, ok := a.Store.(interface{ PingRedis(context.Context) error }); ok {

@@ -7,8 +7,6 @@ import (
 	"slices"
 	"strings"
 	"time"
-	"unicode"
-	"unicode/utf8"
 
 	"github.com/valyala/fasthttp"
 	"github.com/zectre/zectre-auth/authn"
@@ -71,7 +69,7 @@ func (a *API) createKey(ctx context.Context, rc *fasthttp.RequestCtx, u authn.Au
 		return err
 	}
 	name := strings.TrimSpace(deref(req.Name))
-	if name == "" || utf8.RuneCountInString(name) > maxKeyNameLength || strings.ContainsFunc(name, unicode.IsControl) {
+	if name == "" || !store.Printable(name, maxKeyNameLength) {
 		return validationError("name is required: 1 to 100 printable characters.")
 	}
 	scopes := []string{authn.ScopeAll}

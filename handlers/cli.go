@@ -5,8 +5,6 @@ import (
 	"errors"
 	"strings"
 	"time"
-	"unicode"
-	"unicode/utf8"
 
 	"github.com/valyala/fasthttp"
 	"github.com/zectre/zectre-auth/authn"
@@ -47,7 +45,7 @@ func (a *API) cliInitiate(ctx context.Context, rc *fasthttp.RequestCtx) error {
 		}
 	}
 	device := strings.TrimSpace(deref(req.DeviceName))
-	if utf8.RuneCountInString(device) > maxDeviceNameLength || strings.ContainsFunc(device, unicode.IsControl) {
+	if !store.Printable(device, maxDeviceNameLength) {
 		return validationError("device_name must be at most 100 printable characters.")
 	}
 	now := a.Now().UTC()
@@ -101,13 +99,8 @@ func (a *API) cliStatus(ctx context.Context, rc *fasthttp.RequestCtx) error {
 // erases it; every later poll is SESSION_USED.
 func (a *API) deliver(ctx context.Context, rc *fasthttp.RequestCtx, code string, digest [32]byte) error {
 	s, err := a.Store.DeliverCLISession(ctx, digest)
-	switch {
-	case errors.Is(err, store.ErrSessionUsed):
-		return errSessionUsed
-	case errors.Is(err, store.ErrNotFound):
-		return errInvalidCode
-	case err != nil:
-		return err
+	if err != nil {
+		return sessionError(err)
 	}
 	raw, err := authn.OpenWithCode(code, s.SealedKey)
 	if err != nil {
@@ -170,15 +163,8 @@ func (a *API) cliComplete(ctx context.Context, rc *fasthttp.RequestCtx) error {
 	if err != nil {
 		return err
 	}
-	switch err := a.Store.CompleteCLISession(ctx, s.CodeDigest, now, k, sealed); {
-	case errors.Is(err, store.ErrNotFound):
-		return errInvalidCode
-	case errors.Is(err, store.ErrSessionUsed):
-		return errSessionUsed
-	case errors.Is(err, store.ErrSessionExpired):
-		return errCodeExpired
-	case err != nil:
-		return err
+	if err := a.Store.CompleteCLISession(ctx, s.CodeDigest, now, k, sealed); err != nil {
+		return sessionError(err)
 	}
 	a.Log.Info("cli login completed", "user_id", u.ID, "key_id", k.ID, "key_prefix", k.Prefix,
 		"client", a.clientAddr(rc), "request_id", requestID(rc))
@@ -193,10 +179,22 @@ func (a *API) cliSession(ctx context.Context, code string) (store.CLISession, er
 		return store.CLISession{}, errInvalidCode
 	}
 	s, err := a.Store.CLISessionByDigest(ctx, authn.CLICodeDigest(code))
-	if errors.Is(err, store.ErrNotFound) {
-		return store.CLISession{}, errInvalidCode
+	if err != nil {
+		return store.CLISession{}, sessionError(err)
 	}
-	return s, err
+	return s, nil
+}
+
+// sessionError names what the store says of a CLI session by its code: a
+// session it does not have is a code the client got wrong. Not so in
+// toError, where store.ErrNotFound of another lookup (the user of a
+// session, say) is no fault of the client's; the session's other outcomes
+// (used, expired) map there.
+func sessionError(err error) error {
+	if errors.Is(err, store.ErrNotFound) {
+		return errInvalidCode
+	}
+	return err
 }
 
 // PurgeCLISessions deletes CLI sessions an hour after they expired, every

@@ -11,7 +11,6 @@ import (
 	"html/template"
 	"math"
 	"net/url"
-	"strconv"
 	"strings"
 
 	"github.com/fasthttp/router"
@@ -200,15 +199,10 @@ func (a *API) cliPageError(rc *fasthttp.RequestCtx, err error) error {
 	if !acceptsHTML(rc) {
 		return err
 	}
-	e := toError(err)
-	if e.Status >= 500 {
-		a.Log.Error("request failed", "status", e.Status, "method", string(rc.Method()), "path", string(rc.Path()),
-			"request_id", requestID(rc), "err", err)
-	}
-	if e.RetryAfter > 0 {
-		secs := int64(math.Ceil(e.RetryAfter.Seconds()))
-		rc.Response.Header.Set("Retry-After", strconv.FormatInt(max(secs, 1), 10))
-	}
+	// The adapter's mapping, log line and headers; only the body is the
+	// page's.
+	e := reportError(rc, a.Log, err)
+	answerHeaders(rc, e)
 	d := cliPageData{Title: "Something went wrong", Message: e.Message}
 	if h, ok := cliPageHints[e.Code]; ok {
 		d.Title, d.Hint = h.title, h.hint

@@ -21,6 +21,7 @@ type Error struct {
 	Message    string
 	RetryAfter time.Duration // sent as Retry-After when positive
 	Err        error
+	quiet      bool // an expected answer, not a fault: never logged
 }
 
 func (e *Error) Error() string {
@@ -34,6 +35,11 @@ func (e *Error) Unwrap() error { return e.Err }
 
 func newError(status int, code, msg string) *Error {
 	return &Error{Status: status, Code: code, Message: msg}
+}
+
+// wrap is e's answer for a cause of err, which is logged and never sent.
+func (e *Error) wrap(err error) *Error {
+	return &Error{Status: e.Status, Code: e.Code, Message: e.Message, RetryAfter: e.RetryAfter, Err: err}
 }
 
 // Errors the handlers answer with directly.
@@ -52,6 +58,13 @@ var (
 	errBadRequest      = newError(400, "BAD_REQUEST", "The request could not be read.")
 	errHeaderTooLarge  = newError(431, "HEADERS_TOO_LARGE", "The request headers are too large.")
 	errTimeout         = newError(408, "REQUEST_TIMEOUT", "The request was not received in time.")
+	// Whatever went wrong on this side: the client learns nothing more.
+	errInternal = newError(500, "INTERNAL", "Something went wrong on our side.")
+	// The answers of /readyz while the service is not ready: expected
+	// answers to a prober, not faults of a request, so they are not logged
+	// (one line per probe would drown the log).
+	errDraining = &Error{Status: 503, Code: "SERVICE_UNAVAILABLE", Message: "The service is shutting down.", quiet: true}
+	errNotReady = &Error{Status: 503, Code: "SERVICE_UNAVAILABLE", Message: "The database is unreachable.", quiet: true}
 	// A body of another type than JSON (see checkJSONType).
 	errUnsupportedMediaType = newError(415, "UNSUPPORTED_MEDIA_TYPE",
 		"Send the body as JSON with Content-Type: application/json (curl -d sends a form type; add -H 'Content-Type: application/json').")
@@ -109,6 +122,10 @@ func toError(err error) *Error {
 		return &Error{Status: 403, Code: "INSUFFICIENT_SCOPE", Message: "The API key lacks a scope this route needs.", Err: err}
 	case errors.Is(err, authn.ErrSubjectConflict):
 		return &Error{Status: 409, Code: "EMAIL_EXISTS", Message: "A local account already uses this token's email; a catalog account is never joined to it by email.", Err: err}
+	case errors.Is(err, store.ErrSessionUsed):
+		return errSessionUsed.wrap(err)
+	case errors.Is(err, store.ErrSessionExpired):
+		return errCodeExpired.wrap(err)
 	case errors.Is(err, store.ErrEmailExists):
 		return &Error{Status: 409, Code: "EMAIL_EXISTS", Message: "This email is already registered.", Err: err}
 	case errors.Is(err, store.ErrUnavailable):
@@ -132,7 +149,7 @@ func toError(err error) *Error {
 	case errors.Is(err, proxy.ErrUpstreamUnavailable):
 		return &Error{Status: 502, Code: "UPSTREAM_UNAVAILABLE", Message: "The upstream is unavailable.", Err: err}
 	default:
-		return &Error{Status: 500, Code: "INTERNAL", Message: "Something went wrong on our side.", Err: err}
+		return errInternal.wrap(err)
 	}
 }
 
@@ -143,21 +160,37 @@ type errorBody struct {
 	} `json:"error"`
 }
 
+// envelope is the JSON body of the answer e.
+func envelope(e *Error) errorBody {
+	var body errorBody
+	body.Error.Code, body.Error.Message = e.Code, e.Message
+	return body
+}
+
 // writeError answers with the error envelope. Server faults are logged in
 // full; the client sees only the code and sentence.
 func writeError(rc *fasthttp.RequestCtx, log *slog.Logger, err error) {
+	e := reportError(rc, log, err)
+	answerHeaders(rc, e)
+	writeJSON(rc, e.Status, envelope(e))
+}
+
+// reportError is where every error answer starts, the envelope and the CLI
+// page's alike: it maps err to what the client sees and logs a server
+// fault in full.
+func reportError(rc *fasthttp.RequestCtx, log *slog.Logger, err error) *Error {
 	answerRequestID(rc) // before the log line, which names it
 	e := toError(err)
-	if e.Status >= 500 && e.Status != fasthttp.StatusHTTPVersionNotSupported { // a 505 is the client's
+	if e.Status >= 500 && e.Status != fasthttp.StatusHTTPVersionNotSupported && !e.quiet { // a 505 is the client's
 		log.Error("request failed", "status", e.Status, "method", string(rc.Method()), "path", string(rc.Path()),
 			"request_id", requestID(rc), "err", err)
 	}
-	answerError(rc, e)
+	return e
 }
 
-// answerError writes the error envelope of e, without logging.
-func answerError(rc *fasthttp.RequestCtx, e *Error) {
-	answerRequestID(rc)
+// answerHeaders sets the headers an error answer of e carries, whatever
+// its body.
+func answerHeaders(rc *fasthttp.RequestCtx, e *Error) {
 	if e.Status == fasthttp.StatusRequestEntityTooLarge {
 		// The body was not read to its end: the client learns that the
 		// connection ends here, instead of sending the rest into it.
@@ -170,9 +203,6 @@ func answerError(rc *fasthttp.RequestCtx, e *Error) {
 		secs := int64(math.Ceil(e.RetryAfter.Seconds()))
 		rc.Response.Header.Set("Retry-After", strconv.FormatInt(max(secs, 1), 10))
 	}
-	var body errorBody
-	body.Error.Code, body.Error.Message = e.Code, e.Message
-	writeJSON(rc, e.Status, body)
 }
 
 // requestID is the request id of rc for log lines: the one answered with

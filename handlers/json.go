@@ -41,9 +41,9 @@ func readBody(rc *fasthttp.RequestCtx, limit int) error {
 	body, err := io.ReadAll(io.LimitReader(rc.RequestBodyStream(), int64(limit)+1))
 	if err != nil {
 		if isTimeout(err) {
-			return &Error{Status: errTimeout.Status, Code: errTimeout.Code, Message: errTimeout.Message, Err: err}
+			return errTimeout.wrap(err)
 		}
-		return &Error{Status: errBadRequest.Status, Code: errBadRequest.Code, Message: errBadRequest.Message, Err: err}
+		return errBadRequest.wrap(err)
 	}
 	if len(body) > limit {
 		return tooLarge(limit)
@@ -92,7 +92,7 @@ func decodeJSON(body []byte, dst any) error {
 	}
 	dec := json.NewDecoder(bytes.NewReader(body))
 	if err := dec.Decode(dst); err != nil {
-		return &Error{Status: 400, Code: errInvalidJSON.Code, Message: errInvalidJSON.Message, Err: err}
+		return errInvalidJSON.wrap(err)
 	}
 	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
 		return errInvalidJSON
@@ -105,8 +105,10 @@ func decodeJSON(body []byte, dst any) error {
 func writeJSON(rc *fasthttp.RequestCtx, status int, v any) {
 	b, err := json.Marshal(v)
 	if err != nil {
-		// Only our own response types reach here; they always marshal.
-		status, b = fasthttp.StatusInternalServerError, []byte(`{"error":{"code":"INTERNAL","message":"Something went wrong on our side."}}`)
+		// Only our own response types reach here; they always marshal,
+		// and so does the envelope.
+		status = errInternal.Status
+		b, _ = json.Marshal(envelope(errInternal))
 	}
 	rc.Response.Header.Set("Cache-Control", "no-store")
 	rc.Response.Header.Set("X-Content-Type-Options", "nosniff")

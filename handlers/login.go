@@ -4,9 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/netip"
-	"strings"
 	"time"
-	"unicode"
 	"unicode/utf8"
 
 	"github.com/valyala/fasthttp"
@@ -33,7 +31,7 @@ func (a *API) signup(ctx context.Context, rc *fasthttp.RequestCtx) error {
 	if err := decodeBody(rc, &req); err != nil {
 		return err
 	}
-	email, ok := normalizeEmail(deref(req.Email))
+	email, ok := store.NormalizeEmail(deref(req.Email))
 	if !ok {
 		return errInvalidEmail
 	}
@@ -46,7 +44,7 @@ func (a *API) signup(ctx context.Context, rc *fasthttp.RequestCtx) error {
 	}
 	var name *string
 	if req.Name != nil && *req.Name != "" {
-		if utf8.RuneCountInString(*req.Name) > maxNameLength || strings.ContainsFunc(*req.Name, unicode.IsControl) {
+		if !store.Printable(*req.Name, store.MaxUserNameLength) {
 			return validationError("The name must be at most 200 printable characters.")
 		}
 		name = req.Name
@@ -114,10 +112,8 @@ func (a *API) checkPassword(ctx context.Context, rc *fasthttp.RequestCtx, rawEma
 		return store.User{}, err
 	}
 	addr := a.clientAddr(rc)
-	email, valid := normalizeEmail(rawEmail)
-	if !valid {
-		email = strings.ToLower(strings.TrimSpace(rawEmail))
-	}
+	// An address that is not valid still counts, under what was typed.
+	email, valid := store.NormalizeEmail(rawEmail)
 	attempt, err := a.Limits.ReserveLogin(ctx, email, addr)
 	if err != nil {
 		if errors.Is(err, authn.ErrRateLimited) {

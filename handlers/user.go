@@ -2,10 +2,7 @@ package handlers
 
 import (
 	"context"
-	"strings"
 	"time"
-	"unicode"
-	"unicode/utf8"
 
 	"github.com/google/uuid"
 	"github.com/valyala/fasthttp"
@@ -15,10 +12,8 @@ import (
 
 // Input bounds of part B.
 const (
-	maxEmailLength    = 254
 	minPasswordLength = 8    // code points
 	maxPasswordBytes  = 1024 // longer inputs are refused before any hashing
-	maxNameLength     = 200  // code points
 )
 
 // userJSON is the user object of part A.
@@ -45,26 +40,6 @@ func optionalTimestamp(t *time.Time) *string {
 	}
 	s := timestamp(*t)
 	return &s
-}
-
-// normalizeEmail trims and lowercases an email and checks its shape: one
-// '@' with a non-empty local part and domain, no whitespace or control
-// characters, at most 254 characters.
-func normalizeEmail(s string) (string, bool) {
-	s = strings.ToLower(strings.TrimSpace(s))
-	if s == "" || len(s) > maxEmailLength || strings.Count(s, "@") != 1 {
-		return "", false
-	}
-	local, domain, _ := strings.Cut(s, "@")
-	if local == "" || domain == "" {
-		return "", false
-	}
-	for _, r := range s {
-		if unicode.IsSpace(r) || unicode.IsControl(r) || r == utf8.RuneError {
-			return "", false
-		}
-	}
-	return s, true
 }
 
 // checkPasswordSize refuses passwords too long to hash cheaply.

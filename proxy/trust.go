@@ -76,9 +76,6 @@ func clientAddr(h *fasthttp.RequestHeader, peer netip.Addr, t trust) netip.Addr 
 	return peer
 }
 
-// PeerAddr is the address of the request's TCP peer.
-func PeerAddr(rc *fasthttp.RequestCtx) netip.Addr { return peerAddr(rc) }
-
 // ClientAddr is the address a request is attributed to (rate limits, audit
 // lines): the peer, or, when the peer is one of trusted, the right-most
 // X-Forwarded-For entry that is not itself trusted.

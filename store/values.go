@@ -49,12 +49,6 @@ func newUserID() (string, error) {
 	return u.String(), nil
 }
 
-// normaliseEmail matches what CreateUser stores: the lookup columns are
-// case-insensitive anyway, but both stores keep one spelling.
-func normaliseEmail(email string) string {
-	return strings.ToLower(email)
-}
-
 // joinScopes stores scopes comma-joined; a comma inside a scope would split it
 // on the way back, so it is refused.
 func joinScopes(scopes []string) (string, error) {
