@@ -28,7 +28,9 @@ type PasswordParams struct {
 // DefaultPasswordParams is OWASP's minimum for argon2id (19 MiB, 2 passes,
 // 1 lane). The service always uses it (or higher); lower values exist only so
 // that tests run fast.
-var DefaultPasswordParams = PasswordParams{Memory: 19 * 1024, Time: 2, Threads: 1, SaltLen: 16, KeyLen: 32}
+func DefaultPasswordParams() PasswordParams {
+	return PasswordParams{Memory: 19 * 1024, Time: 2, Threads: 1, SaltLen: 16, KeyLen: 32}
+}
 
 // Floors that keep a hash meaningful whatever the configured cost. The cost
 // itself is not floored: tests use tiny memory on purpose.
@@ -68,7 +70,7 @@ const freeAfter = 2 * time.Second
 
 // NewPasswords returns a hasher with the given parameters and concurrency
 // bound. Any params satisfying the floors in PasswordParams are accepted; the
-// service passes DefaultPasswordParams. It computes one hash to prepare the
+// service passes DefaultPasswordParams(). It computes one hash to prepare the
 // dummy used for unknown emails.
 func NewPasswords(p PasswordParams, maxConcurrent int) (*Passwords, error) {
 	switch {

@@ -10,7 +10,7 @@ import (
 	"time"
 )
 
-// testPasswordParams keep tests fast; the service uses DefaultPasswordParams.
+// testPasswordParams keep tests fast; the service uses DefaultPasswordParams().
 var testPasswordParams = PasswordParams{Memory: 64, Time: 1, Threads: 1, SaltLen: 16, KeyLen: 32}
 
 func newTestPasswords(t testing.TB, p PasswordParams, maxConcurrent int) *Passwords {
@@ -69,7 +69,7 @@ func TestPasswordDefaultParamsPHC(t *testing.T) {
 	if testing.Short() {
 		t.Skip("hashes with the real cost")
 	}
-	pw := newTestPasswords(t, DefaultPasswordParams, 1)
+	pw := newTestPasswords(t, DefaultPasswordParams(), 1)
 	h, err := pw.Hash(context.Background(), "password1")
 	if err != nil {
 		t.Fatal(err)
@@ -295,7 +295,7 @@ func TestNewPasswordsRejects(t *testing.T) {
 
 // BenchmarkPasswordVerify is the cost of one login with the real parameters.
 func BenchmarkPasswordVerify(b *testing.B) {
-	pw := newTestPasswords(b, DefaultPasswordParams, 1)
+	pw := newTestPasswords(b, DefaultPasswordParams(), 1)
 	ctx := context.Background()
 	h, err := pw.Hash(ctx, "correct horse battery staple")
 	if err != nil {
@@ -312,7 +312,7 @@ func BenchmarkPasswordVerify(b *testing.B) {
 // BenchmarkPasswordVerifyUnknownEmail should cost what BenchmarkPasswordVerify
 // does: an attacker must not learn which emails exist from the timing.
 func BenchmarkPasswordVerifyUnknownEmail(b *testing.B) {
-	pw := newTestPasswords(b, DefaultPasswordParams, 1)
+	pw := newTestPasswords(b, DefaultPasswordParams(), 1)
 	ctx := context.Background()
 	b.ReportAllocs()
 	for b.Loop() {

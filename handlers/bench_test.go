@@ -9,7 +9,7 @@ import (
 // BenchmarkLogin is a whole login over HTTP with the service's real argon2id
 // parameters: lookup, hash, token.
 func BenchmarkLogin(b *testing.B) {
-	s := startServiceWith(b, storeURLForOneStore(b), testPolicy(), authn.DefaultPasswordParams)
+	s := startServiceWith(b, storeURLForOneStore(b), testPolicy(), authn.DefaultPasswordParams())
 	expect(b, s.do("POST", "/api/v1/auth/signup", `{"email":"bench@example.com","password":"hunter2abc"}`), 201, "")
 	b.ReportAllocs()
 	for b.Loop() {

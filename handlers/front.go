@@ -171,7 +171,7 @@ func callEdge(rc *fasthttp.RequestCtx, edge *proxy.Handler, path string, f func(
 	}
 	defer func() {
 		if v := recover(); v != nil {
-			err = &Error{Status: 500, Code: "INTERNAL", Message: "Something went wrong on our side.", Err: panicError{v}}
+			err = errInternal.wrap(panicError{v})
 		}
 	}()
 	return f(edge, rc, path)

@@ -49,7 +49,7 @@ type service struct {
 	http  *http.Client
 }
 
-// testParams keep hashing cheap in tests; the service uses DefaultPasswordParams.
+// testParams keep hashing cheap in tests; the service uses DefaultPasswordParams().
 var testParams = authn.PasswordParams{Memory: 64, Time: 1, Threads: 1, SaltLen: 16, KeyLen: 32}
 
 func testPolicy() authn.LimitPolicy {

@@ -47,7 +47,7 @@ type Options struct {
 	// migrates).
 	Open func(ctx context.Context, url string) (store.Store, error)
 	// Passwords are the hashing parameters; the zero value is
-	// authn.DefaultPasswordParams. Tests make hashing cheap with them.
+	// authn.DefaultPasswordParams(). Tests make hashing cheap with them.
 	Passwords authn.PasswordParams
 	// Now is the clock of the API and of key expiry; nil is time.Now.
 	Now func() time.Time
@@ -104,7 +104,7 @@ func New(ctx context.Context, cfg config.Config, o Options) (_ *Service, err err
 		o.Open = store.Open
 	}
 	if o.Passwords == (authn.PasswordParams{}) {
-		o.Passwords = authn.DefaultPasswordParams
+		o.Passwords = authn.DefaultPasswordParams()
 	}
 	if o.Now == nil {
 		o.Now = time.Now
@@ -283,12 +283,12 @@ func jwtSecret(cfg config.Config) ([]byte, error) {
 // LimitPolicy is the login and request limits of the configuration.
 func LimitPolicy(l config.Limits) authn.LimitPolicy {
 	return authn.LimitPolicy{
-		FailuresPerAccount: authn.Limit{N: int64(l.LoginFailuresPerAccount), Window: time.Hour},
-		FailuresPerAddress: authn.Limit{N: int64(l.LoginFailuresPerAddress), Window: time.Hour},
+		FailuresPerAccount: authn.Limit{N: int64(l.LoginFailuresPerAccount), Window: config.FailureWindow},
+		FailuresPerAddress: authn.Limit{N: int64(l.LoginFailuresPerAddress), Window: config.FailureWindow},
 		PerAddress: map[authn.Action]authn.Limit{
-			authn.ActionSignup:   {N: int64(l.SignupsPerAddress), Window: time.Minute},
-			authn.ActionInitiate: {N: int64(l.CLIInitiatesPerAddress), Window: time.Minute},
-			authn.ActionPoll:     {N: int64(l.CLIPollsPerAddress), Window: time.Minute},
+			authn.ActionSignup:   {N: int64(l.SignupsPerAddress), Window: config.RequestWindow},
+			authn.ActionInitiate: {N: int64(l.CLIInitiatesPerAddress), Window: config.RequestWindow},
+			authn.ActionPoll:     {N: int64(l.CLIPollsPerAddress), Window: config.RequestWindow},
 		},
 	}
 }

@@ -195,7 +195,8 @@ func users(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprint(stderr, usersUsage)
 		return 2
 	}
-	action, email := args[0], strings.ToLower(strings.TrimSpace(args[1]))
+	action := args[0]
+	email, _ := store.NormalizeEmail(args[1])
 	do, ok := userActions[action]
 	if !ok {
 		fmt.Fprintf(stderr, "zectre-auth: users: unknown action %q (want disable, enable, promote or demote)\n", action)

@@ -13,6 +13,8 @@ import (
 	"syscall"
 	"time"
 	"unicode/utf8"
+
+	"github.com/zectre/zectre-auth/handlers"
 )
 
 const (
@@ -168,20 +170,11 @@ func (f *loginRun) announce(init initiateAnswer, left time.Duration) {
 		device = "unnamed device"
 	}
 	fmt.Fprintf(f.stdout, "To log in, open this URL in a browser:\n\n    %s\n\n", init.AuthURL)
-	fmt.Fprintf(f.stdout, "  device: %s\n  code:   %s\n", device, shortCode(init.Code))
+	fmt.Fprintf(f.stdout, "  device: %s\n  code:   %s\n", device, handlers.CLIShortCode(init.Code))
 	fmt.Fprintln(f.stdout, "Continue in the browser only if the page shows this device and code.")
 	if left > 0 {
 		fmt.Fprintf(f.stdout, "The code expires in %s.\n", clockUp(left))
 	}
-}
-
-// shortCode is the code's first eight characters in two groups, the form
-// the login page shows so that the user can match the two.
-func shortCode(code string) string {
-	if len(code) < 8 {
-		return code
-	}
-	return code[:4] + "-" + code[4:8]
 }
 
 // isWebURL accepts only absolute http(s) URLs: the auth_url goes to a

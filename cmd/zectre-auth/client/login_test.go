@@ -4,6 +4,8 @@ import (
 	"net/http"
 	"testing"
 	"time"
+
+	"github.com/zectre/zectre-auth/handlers"
 )
 
 func TestLocalDeadline(t *testing.T) {
@@ -22,8 +24,8 @@ func TestLocalDeadline(t *testing.T) {
 	if !localDeadline("nonsense", "", now).IsZero() {
 		t.Fatal("an unreadable expires_at gives a deadline")
 	}
-	if shortCode("a1b2c3d4e5f6") != "a1b2-c3d4" || shortCode("abc") != "abc" {
-		t.Fatal("shortCode")
+	if handlers.CLIShortCode("a1b2c3d4e5f6") != "a1b2-c3d4" || handlers.CLIShortCode("abc") != "abc" {
+		t.Fatal("CLIShortCode")
 	}
 	for _, u := range []string{"file:///etc/passwd", "--help", "javascript:alert(1)", "http://"} {
 		if isWebURL(u) {
