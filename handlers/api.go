@@ -82,8 +82,8 @@ func (a *API) handle(h handlerFunc) fasthttp.RequestHandler {
 	}
 }
 
-// Register adds every route of the Authentication API to r.
-func (a *API) Register(r *router.Router) {
+// register adds every route of the Authentication API to r.
+func (a *API) register(r *router.Router) {
 	if a.Now == nil {
 		a.Now = time.Now
 	}
@@ -110,16 +110,16 @@ func (a *API) Register(r *router.Router) {
 	r.HEAD("/readyz", a.handle(a.readyz))
 }
 
-// NewRouter returns a router with the API's routes and JSON answers for
+// newRouter returns a router with the API's routes and JSON answers for
 // unknown paths, wrong methods and panics. It never redirects: a path is
 // served as it was asked for, or not at all.
-func NewRouter(a *API) *router.Router {
+func newRouter(a *API) *router.Router {
 	r := router.New()
 	r.RedirectTrailingSlash = false
 	r.RedirectFixedPath = false
 	r.HandleMethodNotAllowed = true
 	r.HandleOPTIONS = false
-	a.Register(r)
+	a.register(r)
 	r.NotFound = func(rc *fasthttp.RequestCtx) { writeError(rc, a.Log, errNotFound) }
 	r.MethodNotAllowed = func(rc *fasthttp.RequestCtx) { writeError(rc, a.Log, errMethod) }
 	r.PanicHandler = func(rc *fasthttp.RequestCtx, v any) {
@@ -148,8 +148,8 @@ type ServerLimits struct {
 	IdleTimeout time.Duration
 }
 
-// NewServer returns a fasthttp server for h (Front.Serve, or a bare
-// NewRouter) answering requests it cannot read with the JSON error envelope.
+// NewServer returns a fasthttp server for h (Front.Serve) answering
+// requests it cannot read with the JSON error envelope.
 // limits, at most one, bound requests; without it every bound has its
 // default.
 //

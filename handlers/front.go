@@ -77,7 +77,7 @@ type Front struct {
 // learns of every request with its class once it is answered (for a
 // streamed upstream body: once its headers are).
 func NewFront(api *API, edge *proxy.Handler, observe func(*fasthttp.RequestCtx, Class)) *Front {
-	r := NewRouter(api) // also sets api's defaults
+	r := newRouter(api) // also sets api's defaults
 	f := &Front{router: r, own: ownPaths(r, api.ServeCLIPage), api: api, observe: observe}
 	f.edge.Store(edge)
 	return f

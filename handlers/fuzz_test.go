@@ -53,7 +53,7 @@ func startFuzzService(tb testing.TB, url string) *fuzzService {
 	tb.Helper()
 	api := newTestAPI(tb, url, fuzzPolicy(), testParams, time.Now)
 	log := api.Log
-	srv := handlers.NewServer(handlers.NewRouter(api).Handler, log)
+	srv := handlers.NewServer(handlers.NewFront(api, nil, nil).Serve, log)
 	ln := fasthttputil.NewInmemoryListener()
 	go srv.Serve(ln) //nolint:errcheck // ends with Shutdown
 	tb.Cleanup(func() { srv.Shutdown() })

@@ -87,7 +87,7 @@ func startServiceWith(t testing.TB, url string, policy authn.LimitPolicy, params
 func serveAPI(t testing.TB, api *handlers.API, clk *clock) *service {
 	t.Helper()
 	st, log := api.Store, api.Log
-	srv := handlers.NewServer(handlers.NewRouter(api).Handler, log)
+	srv := handlers.NewServer(handlers.NewFront(api, nil, nil).Serve, log)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)

@@ -141,7 +141,7 @@ func TestLimitsBehindTrustedProxy(t *testing.T) {
 			clk := &clock{t: time.Now().UTC()}
 			api := newTestAPI(t, storeURLForOneStore(t), policy, testParams, clk.Now)
 			api.Trusted = tc.trusted
-			srv := handlers.NewServer(handlers.NewRouter(api).Handler, api.Log)
+			srv := handlers.NewServer(handlers.NewFront(api, nil, nil).Serve, api.Log)
 			ln, err := net.Listen("tcp", "127.0.0.1:0")
 			if err != nil {
 				t.Fatal(err)

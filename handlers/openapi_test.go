@@ -1,4 +1,4 @@
-package handlers_test
+package handlers
 
 import (
 	"os"
@@ -8,8 +8,6 @@ import (
 	"testing"
 
 	"gopkg.in/yaml.v3"
-
-	"github.com/zectre/zectre-auth/handlers"
 )
 
 const openAPIPath = "../docs/openapi.yaml"
@@ -59,7 +57,7 @@ func TestOpenAPIMatchesRouter(t *testing.T) {
 	}
 
 	// No request is served, so the API's dependencies are never touched.
-	r := handlers.NewRouter(&handlers.API{})
+	r := newRouter(&API{})
 	routed := map[string]bool{}
 	for method, paths := range r.List() {
 		for _, p := range paths {

@@ -34,16 +34,16 @@ func NormalizePath(raw []byte) (string, error) {
 		return "/", nil
 	}
 	var buf [256]byte
-	out, err := AppendNormalPath(buf[:0], raw)
+	out, err := appendNormalPath(buf[:0], raw)
 	if err != nil {
 		return "", err
 	}
 	return string(out), nil
 }
 
-// AppendNormalPath appends the normal form of raw (see NormalizePath) to dst.
+// appendNormalPath appends the normal form of raw (see NormalizePath) to dst.
 // On error dst is returned unchanged.
-func AppendNormalPath(dst, raw []byte) ([]byte, error) {
+func appendNormalPath(dst, raw []byte) ([]byte, error) {
 	if len(raw) == 0 || raw[0] != '/' || len(raw) > MaxPathLength {
 		return dst, ErrBadPath
 	}

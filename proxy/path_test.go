@@ -116,11 +116,11 @@ func TestNormalizePath(t *testing.T) {
 
 func TestAppendNormalPathKeepsDstOnError(t *testing.T) {
 	dst := []byte("prefix")
-	got, err := AppendNormalPath(dst, []byte("/a/b/../../../x"))
+	got, err := appendNormalPath(dst, []byte("/a/b/../../../x"))
 	if err == nil || string(got) != "prefix" {
 		t.Fatalf("got %q, %v; want the untouched prefix and an error", got, err)
 	}
-	got, err = AppendNormalPath(dst, []byte("/a/../b"))
+	got, err = appendNormalPath(dst, []byte("/a/../b"))
 	if err != nil || string(got) != "prefix/b" {
 		t.Fatalf("got %q, %v; want prefix/b", got, err)
 	}

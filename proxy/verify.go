@@ -157,7 +157,7 @@ func original(rc *fasthttp.RequestCtx, l *lines, path string, trusted bool, s *s
 // for the rest of the request.
 func normalizeInto(s *scratch, p []byte) (string, error) {
 	var err error
-	s.path, err = AppendNormalPath(s.path[:0], p)
+	s.path, err = appendNormalPath(s.path[:0], p)
 	if err != nil {
 		return "", err
 	}

@@ -31,8 +31,8 @@ import (
 	"github.com/zectre/zectre-auth/store"
 )
 
-// CLIPurgeInterval is how often expired CLI logins are deleted.
-const CLIPurgeInterval = 10 * time.Minute
+// cliPurgeInterval is how often expired CLI logins are deleted.
+const cliPurgeInterval = 10 * time.Minute
 
 // Options are what New needs besides the configuration. The zero value is
 // the service as it runs in production, logging to io.Discard.
@@ -52,7 +52,7 @@ type Options struct {
 	// Now is the clock of the API and of key expiry; nil is time.Now.
 	Now func() time.Time
 	// Limits replace the configuration's login and request limits
-	// (LimitPolicy(cfg.Limits)) when set: tests give them windows of their
+	// (limitPolicy(cfg.Limits)) when set: tests give them windows of their
 	// own.
 	Limits *authn.LimitPolicy
 	// Cache tunes the identity cache (its Redis URL, prefix, log and
@@ -148,7 +148,7 @@ func New(ctx context.Context, cfg config.Config, o Options) (_ *Service, err err
 		return nil, err
 	}
 
-	policy := LimitPolicy(cfg.Limits)
+	policy := limitPolicy(cfg.Limits)
 	if o.Limits != nil {
 		policy = *o.Limits
 	}
@@ -235,7 +235,7 @@ func (s *Service) Run(ctx context.Context) {
 	var wg sync.WaitGroup
 	wg.Go(func() { s.Store.Run(ctx) })
 	wg.Go(func() { s.usage.Run(ctx, cache.DefaultUsageInterval) })
-	wg.Go(func() { s.API.PurgeCLISessions(ctx, CLIPurgeInterval) })
+	wg.Go(func() { s.API.PurgeCLISessions(ctx, cliPurgeInterval) })
 	wg.Wait()
 }
 
@@ -280,8 +280,8 @@ func jwtSecret(cfg config.Config) ([]byte, error) {
 	return authn.LoadOrCreateSecret(cfg.DataDir)
 }
 
-// LimitPolicy is the login and request limits of the configuration.
-func LimitPolicy(l config.Limits) authn.LimitPolicy {
+// limitPolicy is the login and request limits of the configuration.
+func limitPolicy(l config.Limits) authn.LimitPolicy {
 	return authn.LimitPolicy{
 		FailuresPerAccount: authn.Limit{N: int64(l.LoginFailuresPerAccount), Window: config.FailureWindow},
 		FailuresPerAddress: authn.Limit{N: int64(l.LoginFailuresPerAddress), Window: config.FailureWindow},
