@@ -38,6 +38,19 @@ type lines struct {
 	originals [len(originalHeaders)]uint8 // lines of each header naming the original request
 }
 
+// interesting are the lengths of the names add looks for: the credential
+// headers, the method overrides and the original-request headers, all of
+// which start with "a" or "x".
+var interesting = func() (t [32]bool) {
+	names := []string{fasthttp.HeaderAuthorization, HeaderAPIKey}
+	names = append(names, methodOverrides[:]...)
+	names = append(names, originalHeaders[:]...)
+	for _, n := range names {
+		t[len(n)] = true
+	}
+	return t
+}()
+
 // originalHeaders name the request an ingress asks forward-auth about.
 var originalHeaders = [...]string{HeaderForwardedURI, HeaderOriginalURI, HeaderForwardedMethod, HeaderOriginalMethod}
 
@@ -57,6 +70,11 @@ func (l *lines) credentials() []authn.Credentials { return l.creds[:l.nCreds] }
 
 // add records one header line. Empty credential lines present nothing.
 func (l *lines) add(k, v []byte) {
+	// Most lines are none of these: tell by the first letter and the
+	// length before comparing names.
+	if len(k) >= len(interesting) || !interesting[len(k)] || (k[0]|0x20 != 'a' && k[0]|0x20 != 'x') {
+		return
+	}
 	switch credentialHeader(k) {
 	case credNone:
 	case credLookalike:
