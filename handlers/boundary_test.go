@@ -19,6 +19,7 @@ var boundaryRoutes = []config.Route{
 	{Path: "/private/**", Auth: config.AuthRequired},
 	{Path: "/deploy/**", Methods: []string{"DELETE"}, Auth: config.AuthRequired, Scopes: []string{"apps:write"}},
 	{Path: "/public/**", Auth: config.AuthPublic},
+	{Path: "/reports/**", Methods: []string{"GET"}, Auth: config.AuthRequired},
 }
 
 // boundaryCase is one hostile request: refused with status and code (and
@@ -78,6 +79,10 @@ func TestEdgeBoundary(t *testing.T) {
 		{name: "A3 query _method, full key", method: "POST", target: "/deploy/1?_method=DELETE", headers: key, status: 200, userID: e.userID, apiKey: []string{e.key}},
 		{name: "A3 query _method not a method", method: "POST", target: "/deploy/1?_method=DE%20LETE", status: 400, code: "INVALID_METHOD"},
 		{name: "A3 query _method on GET is not read", method: "GET", target: "/deploy/1?_method=DELETE", status: 200},
+
+		// A HEAD is served by the GET handler in most frameworks.
+		{name: "A3 HEAD decided as GET (no body to a HEAD)", method: "HEAD", target: "/reports/1", status: 401},
+		{name: "A3 HEAD with a key", method: "HEAD", target: "/reports/1", headers: key, status: 200, userID: e.userID, apiKey: []string{e.key}},
 
 		// A4 every credential verified, one caller, only it forwarded.
 		{name: "A4 same token twice", method: "GET", target: "/private/s", headers: []string{"Authorization", bearer, "Authorization", bearer}, status: 200, userID: e.userID, auth: []string{bearer}},
@@ -187,6 +192,7 @@ func TestForwardAuthBoundary(t *testing.T) {
 		{"A3 X-HTTP-Method", verify, fwd("POST", "/deploy/1", "X-HTTP-Method", "DELETE"), 401, "UNAUTHORIZED", ""},
 		{"A3 X-Method-Override, full key", verify, fwd("POST", "/deploy/1", "X-Method-Override", "DELETE", "X-API-Key", full), 200, "", e.userID},
 		{"A3 query _method", verify, fwd("POST", "/deploy/1?_method=DELETE"), 401, "UNAUTHORIZED", ""},
+		{"A3 HEAD decided as GET", verify, fwd("HEAD", "/reports/1"), 401, "UNAUTHORIZED", ""},
 		{"A3 override not a method", verify, fwd("POST", "/deploy/1", "X-HTTP-Method-Override", "DEL ETE"), 400, "INVALID_METHOD", ""},
 		{"A4 two keys", verify, fwd("GET", "/x", "X-API-Key", full, "X-API-Key", ro), 400, "AMBIGUOUS_CREDENTIALS", ""},
 		{"A4 bearer and unknown key", verify, fwd("GET", "/x", "Authorization", "Bearer "+e.token, "X-API-Key", "zec_notakey"), 401, "INVALID_API_KEY", ""},

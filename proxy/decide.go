@@ -47,6 +47,16 @@ type readings struct {
 	n       int
 }
 
+// addMethod adds the request's own method, and GET for a HEAD: Express,
+// Go's ServeMux, Rails and others serve a HEAD with the GET handler, so a
+// rule limited to GET must hold for HEAD too.
+func (r *readings) addMethod(m string) {
+	r.add(m)
+	if m == fasthttp.MethodHead {
+		r.add(fasthttp.MethodGet)
+	}
+}
+
 func (r *readings) add(m string) {
 	for _, have := range r.methods[:r.n] {
 		if have == m {

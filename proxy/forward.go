@@ -28,7 +28,7 @@ func (h *Handler) Serve(rc *fasthttp.RequestCtx, path string) error {
 	var l lines
 	scanLines(&rc.Request.Header, &l)
 	var rd readings
-	rd.add(bytesString(rc.Method()))
+	rd.addMethod(bytesString(rc.Method()))
 	if rc.IsPost() {
 		if err := addQueryOverrides(&rd, rc.URI().QueryString(), s); err != nil {
 			ex.release()

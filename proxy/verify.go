@@ -53,7 +53,7 @@ func (h *Handler) Verify(rc *fasthttp.RequestCtx, path string) error {
 	// has, method overrides included, so the request is decided for each
 	// method the upstream may act on.
 	var rd readings
-	rd.add(o.method)
+	rd.addMethod(o.method)
 	for _, v := range l.overrides[:l.nOverride] {
 		if err := addOverride(&rd, s2b(v), s); err != nil {
 			return err
