@@ -20,6 +20,8 @@ var boundaryRoutes = []config.Route{
 	{Path: "/deploy/**", Methods: []string{"DELETE"}, Auth: config.AuthRequired, Scopes: []string{"apps:write"}},
 	{Path: "/public/**", Auth: config.AuthPublic},
 	{Path: "/reports/**", Methods: []string{"GET"}, Auth: config.AuthRequired},
+	{Path: "/admin", Auth: config.AuthRequired},
+	{Path: "/files/*", Auth: config.AuthRequired},
 }
 
 // boundaryCase is one hostile request: refused with status and code (and
@@ -62,6 +64,9 @@ func TestEdgeBoundary(t *testing.T) {
 		{name: "A2 escaped dotless i", method: "GET", target: "/pr%C4%B1vate/s", status: 401, code: "UNAUTHORIZED"},
 		{name: "A2 escaped long s", method: "GET", target: "/public/../%C5%BFomething/../private/s", status: 401, code: "UNAUTHORIZED"},
 		{name: "A2 upper with key keeps the spelling", method: "GET", target: "/PRIVATE/S", headers: key, status: 200, userID: e.userID, apiKey: []string{e.key}},
+		{name: "A2 trailing slash reads as none", method: "GET", target: "/admin/", status: 401, code: "UNAUTHORIZED"},
+		{name: "A2 trailing slash after one segment", method: "GET", target: "/files/x/", status: 401, code: "UNAUTHORIZED"},
+		{name: "A2 trailing slash, key keeps the spelling", method: "GET", target: "/ADMIN/", headers: key, status: 200, userID: e.userID, apiKey: []string{e.key}},
 		{name: "A2 lowercase method", method: "delete", target: "/deploy/1", status: 400, code: "INVALID_METHOD"},
 		{name: "A2 mixed-case method", method: "Delete", target: "/deploy/1", status: 400, code: "INVALID_METHOD"},
 		{name: "A2 own API in capitals", method: "GET", target: "/API/V1/USER", status: 404, code: "NOT_FOUND"},

@@ -90,7 +90,7 @@ func compileRoute(cr config.Route, upstream string) (Route, error) {
 	if rt.Upstream == "" {
 		rt.Upstream = upstream
 	}
-	for _, s := range strings.Split(pattern[1:], "/") {
+	for _, s := range strings.Split(trimSlash(pattern)[1:], "/") {
 		switch {
 		case s == "*":
 			rt.segs = append(rt.segs, patternSeg{kind: segOne})
@@ -117,8 +117,9 @@ func (r *Rules) Routes() []Route {
 // Match returns the first rule whose methods and pattern match, or the
 // fallback; never nil. path must be in normal form (NormalizePath): rules see
 // neither the query nor the fragment, so neither can widen a rule, and they
-// match the path's fold key (fold.go), so no spelling of a path in another
-// case escapes the rule of its lowercase spelling. method must be the
+// match the path's fold key (fold.go) without a trailing slash, so no
+// spelling of a path in another case, or with or without its last slash,
+// escapes the rule of another. method must be the
 // request's method as it stands (methods are case-sensitive, and the front
 // refuses one that is not uppercase).
 func (r *Rules) Match(method, path string) *Route {
@@ -129,6 +130,7 @@ func (r *Rules) Match(method, path string) *Route {
 		var buf [256]byte
 		path = bytesString(appendFold(buf[:0], path))
 	}
+	path = trimSlash(path)
 	for i := range r.routes {
 		rt := &r.routes[i]
 		if rt.allows(method) && matchSegments(rt.segs, path) {
@@ -148,6 +150,17 @@ func (rt *Route) allows(method string) bool {
 		}
 	}
 	return false
+}
+
+// trimSlash drops a trailing slash (but the root's): rules read "/a/" as
+// "/a", as Express (without strict routing), ASP.NET Core and Spring's
+// older defaults route them to one handler, so that no spelling of a path
+// escapes the rule of the other.
+func trimSlash(p string) string {
+	if len(p) > 1 && p[len(p)-1] == '/' {
+		return p[:len(p)-1]
+	}
+	return p
 }
 
 // matchSegments matches path ("/a/b/") segment by segment: the segments are

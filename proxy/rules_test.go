@@ -18,11 +18,13 @@ func TestMatchPatterns(t *testing.T) {
 		{"/**", "/", true},
 		{"/**", "/a/b/c/", true},
 		{"/a", "/a", true},
-		{"/a", "/a/", false},
+		{"/a", "/a/", true}, // a trailing slash is insignificant
+		{"/a/", "/a", true},
 		{"/a", "/ab", false},
 		{"/a/", "/a/", true},
 		{"/a/*", "/a/b", true},
-		{"/a/*", "/a/", true}, // the empty last segment is one segment
+		{"/a/*", "/a/", false}, // "/a/" reads as "/a"
+		{"/a/*", "/a/b/", true},
 		{"/a/*", "/a", false},
 		{"/a/*", "/a/b/c", false},
 		{"/a/**", "/a", true},
@@ -32,7 +34,7 @@ func TestMatchPatterns(t *testing.T) {
 		{"/a/**", "/b/a", false},
 		{"/a/**/z", "/a/z", true},
 		{"/a/**/z", "/a/b/c/z", true},
-		{"/a/**/z", "/a/b/c/z/", false},
+		{"/a/**/z", "/a/b/c/z/", true},
 		{"/a/**/z/**", "/a/b/z/z/c", true},
 		{"/*/b", "/x/b", true},
 		{"/*/b", "/x/y/b", false},
@@ -149,7 +151,7 @@ func referenceMatch(pat []patternSeg, path string) bool {
 			return len(segs) > 0 && segs[0] == p[0].lit && rec(p[1:], segs[1:])
 		}
 	}
-	return rec(pat, strings.Split(path[1:], "/"))
+	return rec(pat, strings.Split(trimSlash(path)[1:], "/"))
 }
 
 // FuzzMatch checks Match against the reference matcher for any pattern and
@@ -177,7 +179,7 @@ func FuzzMatch(f *testing.F) {
 		}
 		if strings.Count(pattern, "*") == 0 {
 			// A literal pattern matches exactly its own normal form.
-			if want := path == r.routes[0].Pattern; got != want {
+			if want := FoldPath(trimSlash(path)) == FoldPath(trimSlash(r.routes[0].Pattern)); got != want {
 				t.Fatalf("literal %q path %q: Match %v", pattern, path, got)
 			}
 		}
