@@ -75,6 +75,8 @@ func (s *smoke) requestErrors() {
 		{name: "a wrong method", method: "PUT", path: "/api/v1/user", body: "{}", header: s.bearer(), status: 405, code: "METHOD_NOT_ALLOWED"},
 		{name: "delete a key that does not exist", method: "DELETE", path: keys + "/00000000-0000-7000-8000-000000000000", header: s.bearer(), status: 404, code: "NOT_FOUND"},
 		{name: "a body that is not JSON", method: "POST", path: "/api/v1/auth/login", body: "email=a@example.com", status: 400, code: "INVALID_JSON"},
+		{name: "a form post (what curl -d sends)", method: "POST", path: "/api/v1/auth/login", body: "email=a@example.com", header: []string{"Content-Type", "application/x-www-form-urlencoded"}, status: 415, code: "UNSUPPORTED_MEDIA_TYPE"},
+		{name: "a text/plain post", method: "POST", path: "/api/v1/auth/signup", body: `{"email":"x@example.com","password":"hunter2abc"}`, header: []string{"Content-Type", "text/plain"}, status: 415, code: "UNSUPPORTED_MEDIA_TYPE"},
 		{name: "a field of the wrong type", method: "POST", path: keys, body: `{"name":"x","expires_in_days":"30"}`, header: s.bearer(), status: 400, code: "INVALID_JSON"},
 		{name: "a key without a name", method: "POST", path: keys, body: `{"scopes":["*"]}`, header: s.bearer(), status: 400, code: "VALIDATION_ERROR"},
 		{name: "a key with no scopes", method: "POST", path: keys, body: `{"name":"x","scopes":[]}`, header: s.bearer(), status: 400, code: "VALIDATION_ERROR"},

@@ -23,6 +23,10 @@ func answer(r response, status int) []string {
 	if r.status != status {
 		return []string{fmt.Sprintf("status %d, want %d (body %s)", r.status, status, r.snippet())}
 	}
+	// Every answer of the service names its request, errors included.
+	if r.header.Get("X-Request-Id") == "" {
+		return []string{"no X-Request-Id"}
+	}
 	if status == 204 {
 		if len(r.raw) > 0 {
 			return []string{fmt.Sprintf("a body on 204: %s", r.snippet())}
