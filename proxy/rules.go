@@ -163,10 +163,10 @@ func trimSlash(p string) string {
 	return p
 }
 
-// matchSegments matches path ("/a/b/") segment by segment: the segments are
-// the pieces between slashes, so "/" is one empty segment and a trailing
-// slash adds an empty last one. "*" takes one segment (also that empty last
-// one), "**" any number. This is the classic wildcard algorithm with one
+// matchSegments matches path ("/a/b", its trailing slash already trimmed by
+// Match) segment by segment: the segments are the pieces between slashes,
+// so "/" is one empty segment. "*" takes one segment (also that empty one),
+// "**" any number. This is the classic wildcard algorithm with one
 // backtrack point per "**", linear in practice and never exponential.
 func matchSegments(pat []patternSeg, path string) bool {
 	if len(path) == 0 || path[0] != '/' {
