@@ -33,6 +33,7 @@ func TestLoad(t *testing.T) {
 		is        error
 	}{
 		{"the pair", cert, key, "", nil},
+		{"one file holding both", write("both.pem", append(append([]byte{}, good.CertPEM...), good.KeyPEM...)), write("both2.pem", append(append([]byte{}, good.KeyPEM...), good.CertPEM...)), "", nil},
 		{"no cert file", missing, key, PartCert, fs.ErrNotExist},
 		{"no key file", cert, missing, PartKey, fs.ErrNotExist},
 		{"cert is not PEM", write("junk.crt", []byte("junk")), key, PartCert, nil},

@@ -10,6 +10,8 @@ import (
 	"math/big"
 	"net"
 	"net/http"
+	"os"
+	"path/filepath"
 	"sync"
 	"testing"
 	"time"
@@ -160,6 +162,38 @@ func TestRotation(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestRotationAmidChurn: other files of the directory changing all the
+// time (a data directory) neither put the reload off nor cause reloads.
+func TestRotationAmidChurn(t *testing.T) {
+	ca := tlstest.NewCA(t, "ca")
+	first := ca.Server(t, "first", time.Now().Add(time.Hour))
+	second := ca.Server(t, "second", time.Now().Add(time.Hour))
+	dir := t.TempDir()
+	certFile, keyFile := tlstest.WritePair(t, dir, first)
+	p, err := Open(certFile, keyFile, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go p.Watch(ctx)
+	url := serveTLS(t, p.ServerConfig(nil))
+	churning := make(chan struct{})
+	go func() {
+		defer close(churning)
+		for i := 0; ctx.Err() == nil; i++ {
+			os.WriteFile(filepath.Join(dir, "app.db"), []byte{byte(i)}, 0o600)
+			time.Sleep(10 * time.Millisecond)
+		}
+	}()
+	time.Sleep(300 * time.Millisecond)
+	tlstest.WritePair(t, dir, second)
+	took := waitServed(t, ca, url, second.Cert, reloadDeadline)
+	t.Logf("new certificate served %s after the change, amid churn", took.Round(time.Millisecond))
+	cancel()
+	<-churning
 }
 
 // TestBrokenPairKeepsTheOld: a key that does not match, a truncated

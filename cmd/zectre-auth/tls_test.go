@@ -111,3 +111,22 @@ func TestTLSServe(t *testing.T) {
 	}
 	s.stop()
 }
+
+// SIGHUP never stops the service, with TLS off too.
+func TestHangupWithoutTLS(t *testing.T) {
+	s := start(t, t.TempDir(), env())
+	if err := s.cmd.Process.Signal(syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for !strings.Contains(s.logs(), "SIGHUP: nothing to reload") {
+		if time.Now().After(deadline) {
+			t.Fatalf("no line after SIGHUP:\n%s", s.logs())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if code, _ := s.call("GET", "/healthz", ""); code != 200 {
+		t.Fatalf("/healthz after SIGHUP: %d", code)
+	}
+	s.stop()
+}
