@@ -98,6 +98,18 @@ const (
 type Config struct {
 	// Listen is the main listener, host:port. Default DefaultListen (":47080").
 	Listen string `toml:"listen" env:"ZECTRE_AUTH_LISTEN"`
+	// TLSCertFile is the PEM certificate chain of the main listener. With
+	// TLSKeyFile set too, Listen speaks TLS only (1.2 and later, ALPN
+	// http/1.1), and the pair is reloaded when either file changes and on
+	// SIGHUP. Default empty: cleartext HTTP.
+	TLSCertFile string `toml:"tls_cert_file" env:"ZECTRE_AUTH_TLS_CERT_FILE"`
+	// TLSKeyFile is the PEM private key of TLSCertFile. Default empty.
+	TLSKeyFile string `toml:"tls_key_file" env:"ZECTRE_AUTH_TLS_KEY_FILE"`
+	// TLSClientCAFile is a PEM bundle of CA certificates; when set (with
+	// TLS on), every client of Listen must present a certificate one of
+	// them signed (mTLS). Read at start. Default empty: no client
+	// certificates asked for.
+	TLSClientCAFile string `toml:"tls_client_ca_file" env:"ZECTRE_AUTH_TLS_CLIENT_CA_FILE"`
 	// AdminListen is the /metrics listener, host:port. Default
 	// DefaultAdminListen ("127.0.0.1:47090"): loopback, so metrics are not public.
 	AdminListen string `toml:"admin_listen" env:"ZECTRE_AUTH_ADMIN_LISTEN"`

@@ -340,6 +340,9 @@ func TestHelpers(t *testing.T) {
 		{"postgres", Config{DatabaseURL: "postgres://u@h/db", PublicURL: "https://auth.example/"}, true, "", "https://auth.example"},
 		{"postgresql", Config{DatabaseURL: "postgresql://u@h/db", DashboardURL: "https://dash", PublicURL: "https://auth"}, true, "", "https://dash"},
 		{"unparseable listen", Config{Listen: "nope"}, false, "", "http://localhost:47080"},
+		{"tls listener", Config{Listen: ":8443", TLSCertFile: "c", TLSKeyFile: "k"}, false, "", "https://localhost:8443"},
+		{"tls cert only", Config{Listen: ":8443", TLSCertFile: "c"}, false, "", "http://localhost:8443"},
+		{"tls with public url", Config{TLSCertFile: "c", TLSKeyFile: "k", PublicURL: "https://auth"}, false, "", "https://auth"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if got := tc.c.IsPostgres(); got != tc.postgres {

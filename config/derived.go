@@ -45,9 +45,13 @@ func (c Config) TrustedPrefixes() []netip.Prefix {
 	return out
 }
 
+// TLS reports whether the main listener speaks TLS: both tls_cert_file and
+// tls_key_file are set.
+func (c Config) TLS() bool { return c.TLSCertFile != "" && c.TLSKeyFile != "" }
+
 // AuthURLBase is the base URL the CLI flow's auth_url is built on, without a
 // trailing slash: DashboardURL if set, else PublicURL, else
-// http://localhost:<port of Listen>.
+// http://localhost:<port of Listen>, https when the listener speaks TLS.
 func (c Config) AuthURLBase() string {
 	for _, u := range []string{c.DashboardURL, c.PublicURL} {
 		if u != "" {
@@ -58,7 +62,11 @@ func (c Config) AuthURLBase() string {
 	if err != nil {
 		port, _ = splitPort(DefaultListen)
 	}
-	return "http://localhost:" + strconv.Itoa(port)
+	scheme := "http"
+	if c.TLS() {
+		scheme = "https"
+	}
+	return scheme + "://localhost:" + strconv.Itoa(port)
 }
 
 // String prints the configuration with the JWT secret and URL passwords

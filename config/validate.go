@@ -21,6 +21,7 @@ func (c Config) Validate() error {
 	v.hostPort("listen", c.Listen)
 	v.hostPort("admin_listen", c.AdminListen)
 	v.sameListener()
+	v.tls()
 	v.database()
 	v.redis()
 	if !validRedisPrefix(c.RedisPrefix) {
@@ -97,6 +98,23 @@ func splitPort(s string) (int, error) {
 		return 0, fmt.Errorf("port %q must be a number from 0 to 65535", port)
 	}
 	return n, nil
+}
+
+// tls: the pair comes whole, and client certificates need a TLS listener.
+// The problem is named by the setting that was set, as the user wrote it.
+// Whether the files load is checked when the service starts.
+func (v *validator) tls() {
+	c := v.c
+	switch {
+	case c.TLSCertFile != "" && c.TLSKeyFile == "":
+		v.add("tls_cert_file", "set without tls_key_file (ZECTRE_AUTH_TLS_KEY_FILE): TLS needs both")
+	case c.TLSCertFile == "" && c.TLSKeyFile != "":
+		v.add("tls_key_file", "set without tls_cert_file (ZECTRE_AUTH_TLS_CERT_FILE): TLS needs both")
+	}
+	if c.TLSClientCAFile != "" && (c.TLSCertFile == "" || c.TLSKeyFile == "") {
+		v.add("tls_client_ca_file", "needs %s and %s: client certificates are asked for only over TLS",
+			c.name("tls_cert_file"), c.name("tls_key_file"))
+	}
 }
 
 // sameListener catches the one collision visible without binding: both

@@ -64,6 +64,16 @@ func TestValidate(t *testing.T) {
 		contains string   // substring of the whole error
 	}{
 		{"defaults", func(c *Config) {}, nil, ""},
+		{"tls pair", func(c *Config) { c.TLSCertFile, c.TLSKeyFile = "tls.crt", "tls.key" }, nil, ""},
+		{"tls pair with client CA", func(c *Config) {
+			c.TLSCertFile, c.TLSKeyFile, c.TLSClientCAFile = "tls.crt", "tls.key", "ca.pem"
+		}, nil, ""},
+		{"tls cert without key", func(c *Config) { c.TLSCertFile = "tls.crt" },
+			[]string{"tls_cert_file"}, "tls_cert_file: set without tls_key_file"},
+		{"tls key without cert", func(c *Config) { c.TLSKeyFile = "tls.key" },
+			[]string{"tls_key_file"}, "tls_key_file: set without tls_cert_file"},
+		{"client CA without tls", func(c *Config) { c.TLSClientCAFile = "ca.pem" },
+			[]string{"tls_client_ca_file"}, "needs tls_cert_file and tls_key_file"},
 		{"postgres with secret", func(c *Config) {
 			c.DatabaseURL, c.JWTSecret = "postgres://app:pw@db:5432/auth?sslmode=require", secret32
 		}, nil, ""},

@@ -48,6 +48,9 @@ type Metrics struct {
 
 	jwksRefreshes *table
 	jwksKeys      *lazyGauge
+
+	tlsLoads  *table
+	tlsExpiry *lazyGauge
 }
 
 // New returns the metrics of a service of the given version, with the Go
@@ -70,6 +73,7 @@ func New(version string) *Metrics {
 	m.newCache()
 	m.newUpstream()
 	m.newJWKS()
+	m.newTLS()
 	m.handler = promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{
 		Registry: m.reg, // counts failed scrapes in promhttp_metric_handler_errors_total
 		// A scrape is cheap; a burst of them must still not pile up.

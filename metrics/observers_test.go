@@ -4,6 +4,7 @@ import (
 	"errors"
 	"net/http/httptest"
 	"testing"
+	"time"
 
 	"github.com/zectre/zectre-auth/audit"
 	"github.com/zectre/zectre-auth/cache"
@@ -93,6 +94,25 @@ func TestJWKSRefreshed(t *testing.T) {
 	if f.value("zectre_auth_jwks_keys") != 3 || f.value("zectre_auth_jwks_refreshes_total", "result", "ok") != 1 ||
 		f.value("zectre_auth_jwks_refreshes_total", "result", "error") != 2 {
 		t.Fatal("want 3 keys kept through the failure, 1 ok and 2 errors")
+	}
+}
+
+// A refused certificate pair counts as an error and leaves the expiry of
+// the pair still served.
+func TestTLSLoaded(t *testing.T) {
+	m := metrics.New("v")
+	url := serveMetrics(t, m)
+	if f := scrapeURL(t, url); f.value("zectre_auth_tls_certificate_expiry_timestamp_seconds") != -1 {
+		t.Fatal("an expiry without TLS")
+	}
+	notAfter := time.Date(2027, 3, 1, 12, 0, 0, 0, time.UTC)
+	m.TLSLoaded(notAfter, nil)
+	m.TLSLoaded(time.Time{}, errors.New("key does not match"))
+	f := scrapeURL(t, url)
+	if f.value("zectre_auth_tls_certificate_expiry_timestamp_seconds") != float64(notAfter.Unix()) ||
+		f.value("zectre_auth_tls_certificate_loads_total", "result", "ok") != 1 ||
+		f.value("zectre_auth_tls_certificate_loads_total", "result", "error") != 1 {
+		t.Fatal("want the first expiry kept through the failure, 1 ok and 1 error")
 	}
 }
 

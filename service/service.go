@@ -7,11 +7,13 @@
 // The parts a reload may replace while the process runs (the edge: its
 // route table, trusted peers and upstream pools) are reached through the
 // front (handlers.Front.SetEdge), so that each request runs on one of them
-// whole.
+// whole. The listener's certificate pair is reloaded from its files
+// (tlsfiles.Pair) without touching open connections.
 package service
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"io"
 	"log/slog"
@@ -29,6 +31,7 @@ import (
 	"github.com/zectre/zectre-auth/metrics"
 	"github.com/zectre/zectre-auth/proxy"
 	"github.com/zectre/zectre-auth/store"
+	"github.com/zectre/zectre-auth/tlsfiles"
 )
 
 // cliPurgeInterval is how often expired CLI logins are deleted.
@@ -72,8 +75,10 @@ type Service struct {
 	Front   *handlers.Front
 	Server  *fasthttp.Server
 
-	usage   *cache.Usage
-	closers []func() // in the order of opening; Close runs them backwards
+	usage     *cache.Usage
+	tls       *tlsfiles.Pair // nil: cleartext
+	tlsConfig *tls.Config
+	closers   []func() // in the order of opening; Close runs them backwards
 }
 
 // SettingError is a failure of New caused by the value of one setting,
@@ -116,6 +121,11 @@ func New(ctx context.Context, cfg config.Config, o Options) (_ *Service, err err
 		}
 	}()
 	m, log := o.Metrics, o.Log
+	// The pair first: a listener that cannot serve is found before the
+	// database is opened.
+	if err := s.openTLS(cfg); err != nil {
+		return nil, err
+	}
 
 	copt := o.Cache
 	copt.Log, copt.Observer = log, m.Cache()
@@ -228,19 +238,30 @@ func (s *Service) NewEdge(cfg config.Config) (*proxy.Handler, error) {
 }
 
 // Run does the background work until ctx ends: the cache's change watch,
-// the key-use flushes (a last one as it ends) and the purge of expired CLI
-// logins. End ctx only after the server has drained, so that the last
+// the key-use flushes (a last one as it ends), the purge of expired CLI
+// logins and, with TLS, the watch of the certificate's files. End ctx only after the server has drained, so that the last
 // requests' key use is written too.
 func (s *Service) Run(ctx context.Context) {
 	var wg sync.WaitGroup
 	wg.Go(func() { s.Store.Run(ctx) })
 	wg.Go(func() { s.usage.Run(ctx, cache.DefaultUsageInterval) })
 	wg.Go(func() { s.API.PurgeCLISessions(ctx, cliPurgeInterval) })
+	if s.tls != nil {
+		wg.Go(func() { s.tls.Watch(ctx) })
+	}
 	wg.Wait()
 }
 
-// Serve serves the main listener on ln until the server shuts down.
-func (s *Service) Serve(ln net.Listener) error { return s.Server.Serve(ln) }
+// Serve serves the main listener on ln until the server shuts down, over
+// TLS when configured. The handshake runs on the connection's first read,
+// under the server's read timeout; rc.IsTLS() is then true, which makes
+// X-Forwarded-Proto https.
+func (s *Service) Serve(ln net.Listener) error {
+	if s.tlsConfig != nil {
+		ln = tls.NewListener(ln, s.tlsConfig)
+	}
+	return s.Server.Serve(ln)
+}
 
 // Close releases what New opened, in reverse: the edge's idle upstream
 // connections, the audit writer (flushed), the catalog's refreshes, the

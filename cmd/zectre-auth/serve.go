@@ -32,6 +32,11 @@ func serve(args []string, stdout, stderr io.Writer) int {
 	signals := make(chan os.Signal, 2)
 	signal.Notify(signals, syscall.SIGINT, syscall.SIGTERM)
 	defer signal.Stop(signals)
+	// SIGHUP is caught from the start, TLS or not, so that the signal
+	// conventionally meaning "reload" never stops a running service.
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
 	// ctx ends the background work (key-use flushes, the cache's watch,
 	// JWKS refreshes) only after the server has drained, so that the last
 	// requests' key use is flushed too.
@@ -56,10 +61,11 @@ func serve(args []string, stdout, stderr io.Writer) int {
 	}
 	var background sync.WaitGroup
 	background.Go(func() { svc.Run(ctx) })
+	background.Go(func() { reloadOnHangup(ctx, hup, svc, log) })
 
 	served := make(chan error, 1)
 	go func() { served <- svc.Serve(ln) }()
-	log.Info("listening", "addr", ln.Addr().String(), "config", cfg.String(), "version", versionString())
+	log.Info("listening", "addr", ln.Addr().String(), "tls", svc.TLS(), "config", cfg.String(), "version", versionString())
 
 	code := 0 // the status of the running service from here on
 	select {
@@ -78,6 +84,24 @@ func serve(args []string, stdout, stderr io.Writer) int {
 	svc.Close()       // then the audit writer, the edge's pools, the store
 	log.Info("stopped")
 	return code
+}
+
+// reloadOnHangup reloads the listener's certificate pair on each SIGHUP
+// until ctx ends.
+func reloadOnHangup(ctx context.Context, hup <-chan os.Signal, svc *service.Service, log *slog.Logger) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-hup:
+			if !svc.TLS() {
+				log.Info("SIGHUP: nothing to reload (no tls_cert_file)")
+				continue
+			}
+			log.Info("SIGHUP: reloading the tls certificate")
+			_ = svc.ReloadTLS() // a refusal is logged and counted by the reload
+		}
+	}
 }
 
 // shutdown stops serving in order: readiness fails first, then (after
