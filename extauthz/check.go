@@ -36,7 +36,7 @@ func (a *authorization) Check(ctx context.Context, req *authv3.CheckRequest) (*a
 		ans := handlers.ErrorAnswer(err)
 		if ans.Fault {
 			a.o.Log.Error("ext_authz check failed", "status", ans.Status, "method", cr.Method,
-				"path", truncate(cr.Path, 256), "err", ans.Err)
+				"path", logPath(cr.Path), "err", ans.Err)
 		}
 		a.observe(ans.Status, start)
 		return denied(ans), nil
@@ -172,9 +172,11 @@ func grpcCode(st int) codes.Code {
 	return codes.PermissionDenied
 }
 
-func truncate(s string, n int) string {
-	if len(s) > n {
-		return s[:n]
+// logPath is the path of a Check for the log: without its query, which
+// may carry a secret, and at most 256 bytes.
+func logPath(p string) string {
+	if k := strings.IndexAny(p, "?#"); k >= 0 {
+		p = p[:k]
 	}
-	return s
+	return p[:min(len(p), 256)]
 }

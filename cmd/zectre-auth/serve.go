@@ -47,18 +47,20 @@ func serve(args []string, stdout, stderr io.Writer) int {
 	if err != nil {
 		return configProblem(stderr, cfg, "listen", err)
 	}
-	admin, err := startAdmin(cfg, m, log)
-	if err != nil {
-		ln.Close()
-		return configProblem(stderr, cfg, "admin_listen", err)
-	}
 	var extLn net.Listener
 	if cfg.ExtAuthzListen != "" {
 		if extLn, err = net.Listen("tcp", cfg.ExtAuthzListen); err != nil {
 			ln.Close()
-			admin.Close(context.Background())
 			return configProblem(stderr, cfg, "ext_authz_listen", err)
 		}
+	}
+	admin, err := startAdmin(cfg, m, log)
+	if err != nil {
+		ln.Close()
+		if extLn != nil {
+			extLn.Close()
+		}
+		return configProblem(stderr, cfg, "admin_listen", err)
 	}
 	var background sync.WaitGroup
 	background.Go(func() { svc.Run(ctx) })
