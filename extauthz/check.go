@@ -150,8 +150,8 @@ func denied(ans handlers.Answer) *authv3.CheckResponse {
 	}
 }
 
-// grpcCode is the gRPC status of a refusal with HTTP status st, by the
-// mapping gRPC documents between the two (HTTP to gRPC status codes).
+// grpcCode is the gRPC status of a refusal with HTTP status st: the code
+// google.rpc.Code names as the counterpart of that HTTP status.
 func grpcCode(st int) codes.Code {
 	switch {
 	case st == 401:
@@ -160,10 +160,14 @@ func grpcCode(st int) codes.Code {
 		return codes.PermissionDenied
 	case st == 404:
 		return codes.NotFound
+	case st == 409:
+		return codes.Aborted
 	case st == 429:
 		return codes.ResourceExhausted
 	case st == 503:
 		return codes.Unavailable
+	case st == 504:
+		return codes.DeadlineExceeded
 	case st >= 500:
 		return codes.Internal
 	case st >= 400:

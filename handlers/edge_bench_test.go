@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"syscall"
 	"testing"
 	"time"
 
@@ -208,4 +209,82 @@ func BenchmarkCheckGRPC(b *testing.B) {
 			b.Fatalf("check: %v %v", err, res)
 		}
 	}
+}
+
+// BenchmarkDecisionLoad puts Check over gRPC and /verify over HTTP under
+// the same parallel load on loopback, one after the other in one run, and
+// reports the process CPU per decision (getrusage, user+system) beside the
+// time: the client's share is included in both (fasthttp's client for
+// /verify, gRPC's for Check), so the figures compare whole exchanges, not
+// the server alone.
+func BenchmarkDecisionLoad(b *testing.B) {
+	px, key := benchProxy(b, "")
+	b.Run("grpc_check", func(b *testing.B) {
+		srv := extauthz.New(extauthz.Options{Edge: func() *proxy.Handler { return px.Handler }})
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			b.Fatal(err)
+		}
+		go srv.Serve(ln) //nolint:errcheck // ends with Stop
+		b.Cleanup(srv.Stop)
+		cc, err := grpc.NewClient(ln.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Cleanup(func() { cc.Close() })
+		client := authv3.NewAuthorizationClient(cc)
+		req := checkReq("GET", "/apps/1234/deployments?page=2", false, "x-api-key", key, "x-request-id", "bench-request-1")
+		cpuPerOp(b, func() {
+			if res, err := client.Check(context.Background(), req); err != nil || res.GetOkResponse() == nil {
+				b.Errorf("check: %v %v", err, res)
+			}
+		})
+	})
+	b.Run("http_verify", func(b *testing.B) {
+		api := &handlers.API{Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Audit: px.audit}
+		srv := &fasthttp.Server{Handler: handlers.NewFront(api, px.Handler, nil).Serve}
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			b.Fatal(err)
+		}
+		go srv.Serve(ln) //nolint:errcheck // ends with Shutdown
+		b.Cleanup(func() { srv.Shutdown() })
+		client := &fasthttp.HostClient{Addr: ln.Addr().String(), MaxConns: 64}
+		cpuPerOp(b, func() {
+			req, resp := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
+			defer fasthttp.ReleaseRequest(req)
+			defer fasthttp.ReleaseResponse(resp)
+			req.SetRequestURI("http://auth.internal/api/v1/auth/verify")
+			req.Header.Set("X-API-Key", key)
+			req.Header.Set("X-Request-Id", "bench-request-1")
+			req.Header.Set("X-Forwarded-Method", "GET")
+			req.Header.Set("X-Forwarded-Uri", "/apps/1234/deployments?page=2")
+			if err := client.Do(req, resp); err != nil || resp.StatusCode() != 200 {
+				b.Errorf("verify: %v %d", err, resp.StatusCode())
+			}
+		})
+	})
+}
+
+// cpuPerOp runs op from parallel goroutines (4 per core, as a loaded
+// ingress sends) and reports the process CPU time per op.
+func cpuPerOp(b *testing.B, op func()) {
+	b.SetParallelism(4)
+	before := processCPU(b)
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			op()
+		}
+	})
+	b.StopTimer()
+	b.ReportMetric(float64((processCPU(b)-before).Microseconds())/float64(b.N), "cpu-us/op")
+}
+
+func processCPU(b *testing.B) time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		b.Fatal(err)
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
