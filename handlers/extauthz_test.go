@@ -16,6 +16,7 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
+	"github.com/zectre/zectre-auth/authn"
 	"github.com/zectre/zectre-auth/config"
 	zsvc "github.com/zectre/zectre-auth/service"
 )
@@ -302,5 +303,21 @@ func TestExtAuthzHealthAndMetrics(t *testing.T) {
 	e.svc.ExtAuthz.Drain()
 	if r, err := hc.Check(context.Background(), &healthpb.HealthCheckRequest{}); err != nil || r.GetStatus() != healthpb.HealthCheckResponse_NOT_SERVING {
 		t.Errorf("draining health: %v %v", r.GetStatus(), err)
+	}
+}
+
+// TestExtAuthzStoreDown: a credential that cannot be checked because the
+// database is gone is a 503 SERVICE_UNAVAILABLE with the gRPC status
+// UNAVAILABLE, never an allow and never a 500.
+func TestExtAuthzStoreDown(t *testing.T) {
+	e := startEdge(t, edgeOptions{routes: spoofRoutes, extAuthz: true})
+	nk, err := authn.GenerateKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.closeDatabase()
+	a := check(t, e.ext, checkReq("GET", "/admin/x", false, "x-api-key", nk.Raw))
+	if a.status != 503 || a.errCode != "SERVICE_UNAVAILABLE" || a.code != codes.Unavailable {
+		t.Fatalf("store down: %d %q %v; %s", a.status, a.errCode, a.code, a.body)
 	}
 }
