@@ -113,6 +113,10 @@ type Config struct {
 	// AdminListen is the /metrics listener, host:port. Default
 	// DefaultAdminListen ("127.0.0.1:47090"): loopback, so metrics are not public.
 	AdminListen string `toml:"admin_listen" env:"ZECTRE_AUTH_ADMIN_LISTEN"`
+	// ExtAuthzListen is the listener of Envoy's ext_authz over gRPC
+	// (envoy.service.auth.v3.Authorization/Check and the gRPC health
+	// service), host:port. Empty (the default): not served.
+	ExtAuthzListen string `toml:"ext_authz_listen" env:"ZECTRE_AUTH_EXT_AUTHZ_LISTEN"`
 	// AdminPprof serves the Go profiler under /debug/pprof/ on AdminListen.
 	// Default false: profiles reveal internals and cost CPU while taken, so
 	// they are served only when someone asked for them.

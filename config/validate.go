@@ -22,6 +22,11 @@ func (c Config) Validate() error {
 	v.hostPort("admin_listen", c.AdminListen)
 	v.sameListener()
 	v.tls()
+	if c.ExtAuthzListen != "" {
+		v.hostPort("ext_authz_listen", c.ExtAuthzListen)
+		v.samePort("ext_authz_listen", c.ExtAuthzListen, "listen", c.Listen)
+		v.samePort("ext_authz_listen", c.ExtAuthzListen, "admin_listen", c.AdminListen)
+	}
 	v.database()
 	v.redis()
 	if !validRedisPrefix(c.RedisPrefix) {
@@ -120,14 +125,20 @@ func (v *validator) tls() {
 // sameListener catches the one collision visible without binding: both
 // listeners on one port where the hosts overlap.
 func (v *validator) sameListener() {
-	h1, p1, err1 := net.SplitHostPort(v.c.Listen)
-	h2, p2, err2 := net.SplitHostPort(v.c.AdminListen)
+	v.samePort("admin_listen", v.c.AdminListen, "listen", v.c.Listen)
+}
+
+// samePort reports key's address a on the port of other's address b where
+// the hosts overlap.
+func (v *validator) samePort(key, a, other, b string) {
+	h1, p1, err1 := net.SplitHostPort(b)
+	h2, p2, err2 := net.SplitHostPort(a)
 	if err1 != nil || err2 != nil || p1 != p2 || p1 == "0" {
 		return
 	}
 	wild := func(h string) bool { return h == "" || h == "0.0.0.0" || h == "::" }
 	if h1 == h2 || wild(h1) || wild(h2) {
-		v.add("admin_listen", "uses the same port as %s", v.c.name("listen"))
+		v.add(key, "uses the same port as %s", v.c.name(other))
 	}
 }
 

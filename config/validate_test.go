@@ -128,6 +128,13 @@ func TestValidate(t *testing.T) {
 			[]string{"listen", "admin_listen"}, ""},
 		{"same port", func(c *Config) { c.Listen, c.AdminListen = ":8080", "127.0.0.1:8080" },
 			[]string{"admin_listen"}, "same port as listen"},
+		{"ext_authz_listen bad", func(c *Config) { c.ExtAuthzListen = "localhost:grpc" },
+			[]string{"ext_authz_listen"}, "must be a number"},
+		{"ext_authz_listen on listen's port", func(c *Config) { c.Listen, c.ExtAuthzListen = ":8080", "127.0.0.1:8080" },
+			[]string{"ext_authz_listen"}, "same port as listen"},
+		{"ext_authz_listen on admin_listen's port", func(c *Config) { c.ExtAuthzListen = "0.0.0.0:47090" },
+			[]string{"ext_authz_listen"}, "same port as admin_listen"},
+		{"ext_authz_listen loopback", func(c *Config) { c.ExtAuthzListen = "127.0.0.1:47081" }, nil, ""},
 		{"URLs", func(c *Config) {
 			c.Upstream = "/relative"
 			c.DashboardURL = "https://dash.example/?x=1"

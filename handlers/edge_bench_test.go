@@ -6,15 +6,21 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"syscall"
 	"testing"
 	"time"
 
+	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
 	"github.com/valyala/fasthttp"
+	"github.com/zectre/zectre-auth/audit"
 	"github.com/zectre/zectre-auth/authn"
 	"github.com/zectre/zectre-auth/config"
+	"github.com/zectre/zectre-auth/extauthz"
 	"github.com/zectre/zectre-auth/handlers"
 	"github.com/zectre/zectre-auth/proxy"
 	"github.com/zectre/zectre-auth/store"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
 )
 
 // memDirectory is an in-memory authn.Directory: what a warm cache answers,
@@ -44,6 +50,19 @@ func (d *memDirectory) APIKeyByDigest(_ context.Context, digest [32]byte) (store
 // key, the edge's rules, and upstream as the default upstream ("" for
 // none); it returns the handler and the raw key.
 func benchEdge(b *testing.B, upstream string) (fasthttp.RequestHandler, string) {
+	px, key := benchProxy(b, upstream)
+	api := &handlers.API{Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Audit: px.audit}
+	return handlers.NewFront(api, px.Handler, nil).Serve, key
+}
+
+// benchedEdge is the edge of the benchmarks with its audit writer.
+type benchedEdge struct {
+	*proxy.Handler
+	audit *audit.Writer
+}
+
+// benchProxy is the edge of benchEdge and the raw key.
+func benchProxy(b *testing.B, upstream string) (benchedEdge, string) {
 	nk, err := authn.GenerateKey()
 	if err != nil {
 		b.Fatal(err)
@@ -55,7 +74,6 @@ func benchEdge(b *testing.B, upstream string) (fasthttp.RequestHandler, string) 
 	}
 	audit := newAuditWriter(io.Discard)
 	b.Cleanup(func() { audit.Close() })
-	api := &handlers.API{Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Audit: audit}
 	px, err := proxy.New(proxy.Options{
 		Routes:   []config.Route{{Path: "/apps/**", Auth: config.AuthRequired, Scopes: []string{"apps:read"}}},
 		Upstream: upstream,
@@ -68,7 +86,7 @@ func benchEdge(b *testing.B, upstream string) (fasthttp.RequestHandler, string) 
 		b.Fatal(err)
 	}
 	b.Cleanup(px.Close)
-	return handlers.NewFront(api, px, nil).Serve, nk.Raw
+	return benchedEdge{px, audit}, nk.Raw
 }
 
 // benchCtx is a prepared request from a loopback client, on a connection
@@ -138,4 +156,135 @@ func BenchmarkProxyCachedKey(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+}
+
+// benchCheck is the request of BenchmarkVerifyCachedKey as Envoy's
+// ext_authz names it.
+func benchCheck(key string) *proxy.CheckRequest {
+	return &proxy.CheckRequest{Method: "GET", Path: "/apps/1234/deployments?page=2", Peer: netip.MustParseAddr("127.0.0.1"),
+		Headers: []proxy.HeaderLine{{Name: ":authority", Value: "auth.internal"}, {Name: "x-api-key", Value: key},
+			{Name: "x-request-id", Value: "bench-request-1"}}}
+}
+
+// BenchmarkCheckCachedKey is BenchmarkVerifyCachedKey's decision as the
+// ext_authz listener makes it, in process: proxy.Handler.Check (the same
+// decision code: rules, resolution, audit line) and the identity headers
+// collected for the CheckResponse, without gRPC.
+func BenchmarkCheckCachedKey(b *testing.B) {
+	px, key := benchProxy(b, "")
+	req := benchCheck(key)
+	var res proxy.CheckResult
+	b.ReportAllocs()
+	for b.Loop() {
+		if err := px.Check(req, &res); err != nil || len(res.Set) == 0 {
+			b.Fatalf("check: %v %v", err, res)
+		}
+	}
+}
+
+// BenchmarkCheckGRPC is one whole Check over gRPC on loopback: a real
+// client with the go-control-plane types, the ext_authz server, the
+// decision and the CheckResponse; client and server run in this process.
+func BenchmarkCheckGRPC(b *testing.B) {
+	px, key := benchProxy(b, "")
+	srv := extauthz.New(extauthz.Options{Edge: func() *proxy.Handler { return px.Handler }})
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	go srv.Serve(ln) //nolint:errcheck // ends with Stop
+	b.Cleanup(srv.Stop)
+	cc, err := grpc.NewClient(ln.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { cc.Close() })
+	client := authv3.NewAuthorizationClient(cc)
+	req := checkReq("GET", "/apps/1234/deployments?page=2", false, "x-api-key", key, "x-request-id", "bench-request-1")
+	ctx := context.Background()
+	b.ReportAllocs()
+	for b.Loop() {
+		res, err := client.Check(ctx, req)
+		if err != nil || res.GetOkResponse() == nil {
+			b.Fatalf("check: %v %v", err, res)
+		}
+	}
+}
+
+// BenchmarkDecisionLoad puts Check over gRPC and /verify over HTTP under
+// the same parallel load on loopback, one after the other in one run, and
+// reports the process CPU per decision (getrusage, user+system) beside the
+// time: the client's share is included in both (fasthttp's client for
+// /verify, gRPC's for Check), so the figures compare whole exchanges, not
+// the server alone.
+func BenchmarkDecisionLoad(b *testing.B) {
+	px, key := benchProxy(b, "")
+	b.Run("grpc_check", func(b *testing.B) {
+		srv := extauthz.New(extauthz.Options{Edge: func() *proxy.Handler { return px.Handler }})
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			b.Fatal(err)
+		}
+		go srv.Serve(ln) //nolint:errcheck // ends with Stop
+		b.Cleanup(srv.Stop)
+		cc, err := grpc.NewClient(ln.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Cleanup(func() { cc.Close() })
+		client := authv3.NewAuthorizationClient(cc)
+		req := checkReq("GET", "/apps/1234/deployments?page=2", false, "x-api-key", key, "x-request-id", "bench-request-1")
+		cpuPerOp(b, func() {
+			if res, err := client.Check(context.Background(), req); err != nil || res.GetOkResponse() == nil {
+				b.Errorf("check: %v %v", err, res)
+			}
+		})
+	})
+	b.Run("http_verify", func(b *testing.B) {
+		api := &handlers.API{Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Audit: px.audit}
+		srv := &fasthttp.Server{Handler: handlers.NewFront(api, px.Handler, nil).Serve}
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			b.Fatal(err)
+		}
+		go srv.Serve(ln) //nolint:errcheck // ends with Shutdown
+		b.Cleanup(func() { srv.Shutdown() })
+		client := &fasthttp.HostClient{Addr: ln.Addr().String(), MaxConns: 64}
+		cpuPerOp(b, func() {
+			req, resp := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
+			defer fasthttp.ReleaseRequest(req)
+			defer fasthttp.ReleaseResponse(resp)
+			req.SetRequestURI("http://auth.internal/api/v1/auth/verify")
+			req.Header.Set("X-API-Key", key)
+			req.Header.Set("X-Request-Id", "bench-request-1")
+			req.Header.Set("X-Forwarded-Method", "GET")
+			req.Header.Set("X-Forwarded-Uri", "/apps/1234/deployments?page=2")
+			if err := client.Do(req, resp); err != nil || resp.StatusCode() != 200 {
+				b.Errorf("verify: %v %d", err, resp.StatusCode())
+			}
+		})
+	})
+}
+
+// cpuPerOp runs op from parallel goroutines (4 per core, as a loaded
+// ingress sends) and reports the process CPU time per op.
+func cpuPerOp(b *testing.B, op func()) {
+	b.SetParallelism(4)
+	before := processCPU(b)
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			op()
+		}
+	})
+	b.StopTimer()
+	b.ReportMetric(float64((processCPU(b)-before).Microseconds())/float64(b.N), "cpu-us/op")
+}
+
+func processCPU(b *testing.B) time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		b.Fatal(err)
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }

@@ -15,6 +15,8 @@ import (
 	"testing"
 	"time"
 
+	"google.golang.org/grpc"
+
 	"github.com/zectre/zectre-auth/audit"
 	"github.com/zectre/zectre-auth/config"
 	"github.com/zectre/zectre-auth/handlers"
@@ -97,6 +99,7 @@ type edgeOptions struct {
 	trusted     []string
 	timeout     time.Duration
 	noEdge      bool
+	extAuthz    bool      // serve ext_authz on a loopback listener (edge.ext)
 	log         io.Writer // the service's log; nil discards it
 }
 
@@ -111,6 +114,8 @@ type edge struct {
 	key    string // scopes ["*"]
 	keyID  string
 	roKey  string // scopes ["apps:read"]
+	svc    *zsvc.Service
+	ext    *grpc.ClientConn // to the ext_authz listener, with extAuthz
 }
 
 // newAuditWriter is the audit writer of a test service, as the service
@@ -150,6 +155,9 @@ func startEdge(t testing.TB, o edgeOptions) *edge {
 		if o.timeout > 0 {
 			c.UpstreamTimeout = config.Duration(o.timeout)
 		}
+		if o.extAuthz {
+			c.ExtAuthzListen = "127.0.0.1:0"
+		}
 	})
 	if o.noEdge {
 		svc.Front.Edge().Close()
@@ -165,7 +173,10 @@ func startEdge(t testing.TB, o edgeOptions) *edge {
 	e := &edge{
 		service: &service{t: t, base: "http://" + ln.Addr().String(), store: api.Store, api: api,
 			http: &http.Client{Timeout: 30 * time.Second}},
-		addr: ln.Addr().String(), audit: audit,
+		addr: ln.Addr().String(), audit: audit, svc: svc,
+	}
+	if o.extAuthz {
+		e.ext = serveExtAuthz(t, svc)
 	}
 	e.token = e.signupLogin("edge@example.com")
 	e.key, e.keyID = e.createKey(e.token, map[string]any{"name": "full"})

@@ -1,6 +1,7 @@
 package handlers
 
 import (
+	"encoding/json"
 	"errors"
 	"log/slog"
 	"math"
@@ -197,12 +198,52 @@ func answerHeaders(rc *fasthttp.RequestCtx, e *Error) {
 		rc.SetConnectionClose()
 	}
 	if e.Status == fasthttp.StatusUnauthorized {
-		rc.Response.Header.Set("WWW-Authenticate", `Bearer realm="zectre"`)
+		rc.Response.Header.Set(fasthttp.HeaderWWWAuthenticate, wwwAuthenticate)
 	}
 	if e.RetryAfter > 0 {
-		secs := int64(math.Ceil(e.RetryAfter.Seconds()))
-		rc.Response.Header.Set("Retry-After", strconv.FormatInt(max(secs, 1), 10))
+		rc.Response.Header.Set(fasthttp.HeaderRetryAfter, retryAfter(e))
 	}
+}
+
+// wwwAuthenticate is the challenge of every 401.
+const wwwAuthenticate = `Bearer realm="zectre"`
+
+// retryAfter is e's Retry-After value in whole seconds, at least 1.
+func retryAfter(e *Error) string {
+	secs := int64(math.Ceil(e.RetryAfter.Seconds()))
+	return strconv.FormatInt(max(secs, 1), 10)
+}
+
+// Answer is an error as a client sees it when the answer is not written
+// by this server's HTTP handlers (Envoy's ext_authz writes it for the
+// service): the status, the JSON error envelope and the headers an error
+// answer carries, as writeError would send them.
+type Answer struct {
+	Status int
+	Body   []byte
+	Header [][2]string // canonical names
+	// Fault: a server fault, which the caller logs in full (Err).
+	Fault bool
+	Err   error
+}
+
+// ErrorAnswer maps err to its Answer, by the same mapping as every HTTP
+// answer (toError).
+func ErrorAnswer(err error) Answer {
+	e := toError(err)
+	body, jerr := json.Marshal(envelope(e))
+	if jerr != nil { // a struct of two strings always marshals
+		body = []byte(`{"error":{"code":"INTERNAL","message":"Something went wrong on our side."}}`)
+	}
+	a := Answer{Status: e.Status, Body: body, Fault: e.Status >= 500 && !e.quiet, Err: err,
+		Header: [][2]string{{fasthttp.HeaderContentType, "application/json"}}}
+	if e.Status == fasthttp.StatusUnauthorized {
+		a.Header = append(a.Header, [2]string{fasthttp.HeaderWWWAuthenticate, wwwAuthenticate})
+	}
+	if e.RetryAfter > 0 {
+		a.Header = append(a.Header, [2]string{fasthttp.HeaderRetryAfter, retryAfter(e)})
+	}
+	return a
 }
 
 // requestID is the request id of rc for log lines: the one answered with

@@ -24,10 +24,11 @@ const (
 	ClassForwardAuth              // the forward-auth endpoint
 	ClassHealth                   // /healthz and /readyz
 	ClassOther                    // the built-in CLI login page; requests refused before routing
+	ClassExtAuthz                 // Envoy's ext_authz Check, on its own listener (never the front's)
 	NumClasses                    // the number of classes
 )
 
-var classNames = [NumClasses]string{"auth_api", "edge_proxy", "forward_auth", "health", "other"}
+var classNames = [NumClasses]string{"auth_api", "edge_proxy", "forward_auth", "health", "other", "ext_authz"}
 
 // String is the class's label value; a Class out of range reads as "other".
 func (c Class) String() string {

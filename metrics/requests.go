@@ -20,6 +20,7 @@ const (
 	RouteForwardAuth = "forward_auth" // the forward-auth endpoint
 	RouteHealth      = "health"       // /healthz and /readyz
 	RouteOther       = "other"        // the CLI login page; requests refused before routing
+	RouteExtAuthz    = "ext_authz"    // Envoy's Check on the ext_authz listener, by the HTTP status it decided
 )
 
 // Status codes 100 to 599 each have a series; anything else an upstream
@@ -65,16 +66,21 @@ func (m *Metrics) newRequests() {
 func (m *Metrics) Request(rc *fasthttp.RequestCtx, class handlers.Class) {
 	// The server read the clock when the request began (unless it was
 	// built with LazyRequestTime, when Time reads it now).
-	start := rc.Time()
+	m.Answered(class, rc.Response.StatusCode(), time.Since(rc.Time()))
+}
+
+// Answered counts one answer of class with HTTP status code that took d:
+// Request's count for an answer the main listener did not write (the
+// ext_authz listener's Check, by the HTTP status of its decision).
+func (m *Metrics) Answered(class handlers.Class, code int, d time.Duration) {
 	if class >= handlers.NumClasses {
 		class = handlers.ClassOther
 	}
-	code := rc.Response.StatusCode()
 	if code < minCode || code > maxCode {
 		code = otherCode
 	} else {
 		code -= minCode
 	}
 	m.requests.add2(int(class), code)
-	m.durations[class].Observe(time.Since(start).Seconds())
+	m.durations[class].Observe(d.Seconds())
 }

@@ -30,7 +30,7 @@ type decision struct {
 
 // attempt describes the request for the audit line of its decision.
 type attempt struct {
-	source    string // "proxy" or "verify"
+	source    string // "proxy", "verify" or "ext_authz"
 	path      string // the normalised path decided on
 	peer      netip.Addr
 	requestID []byte
@@ -83,7 +83,7 @@ func (r *readings) add(m string) {
 // ambiguous. A caller that lacks one of the rules' scopes is refused with
 // 403; tokens carry "*". On an optional route an anonymous caller passes
 // without scopes.
-func (h *Handler) decide(rc *fasthttp.RequestCtx, l *lines, rd *readings, path string, at *attempt) (decision, error) {
+func (h *Handler) decide(hdr *fasthttp.RequestHeader, l *lines, rd *readings, path string, at *attempt) (decision, error) {
 	d := decision{route: h.rules.Match(rd.methods[0], path)}
 	var routes [maxReadings]*Route
 	routes[0] = d.route
@@ -97,12 +97,12 @@ func (h *Handler) decide(rc *fasthttp.RequestCtx, l *lines, rd *readings, path s
 	}
 	if l.ambiguous {
 		err := errAmbiguousLines
-		h.record(rc, at, authn.Credentials{}, nil, err)
+		h.record(hdr, at, authn.Credentials{}, nil, err)
 		return d, err
 	}
 	creds := l.credentials()
-	// A context of its own: the RequestCtx is recycled after the handler
-	// returns, and the cache bounds its own miss path.
+	// A context of its own: the request's memory is recycled after the
+	// handler returns, and the cache bounds its own miss path.
 	u, i, err := authn.ResolveAll(context.Background(), h.resolver.Resolve, creds)
 	switch {
 	case errors.Is(err, authn.ErrNoCredential):
@@ -111,18 +111,18 @@ func (h *Handler) decide(rc *fasthttp.RequestCtx, l *lines, rd *readings, path s
 		}
 		return d, nil
 	case err != nil:
-		h.record(rc, at, creds[i], nil, err)
+		h.record(hdr, at, creds[i], nil, err)
 		return d, err
 	}
 	for _, rt := range routes[:rd.n] {
 		for _, s := range rt.Scopes {
 			if !u.HasScope(s) {
-				h.record(rc, at, creds[0], &u, authn.ErrInsufficientScope)
+				h.record(hdr, at, creds[0], &u, authn.ErrInsufficientScope)
 				return d, authn.ErrInsufficientScope
 			}
 		}
 	}
-	h.record(rc, at, creds[0], &u, nil)
+	h.record(hdr, at, creds[0], &u, nil)
 	d.user, d.authed = u, true
 	return d, nil
 }
@@ -152,12 +152,12 @@ func bytesString(b []byte) string {
 
 // record writes the audit line of one authentication attempt. u is the
 // resolved caller, when resolution succeeded.
-func (h *Handler) record(rc *fasthttp.RequestCtx, at *attempt, c authn.Credentials, u *authn.AuthUser, err error) {
+func (h *Handler) record(hdr *fasthttp.RequestHeader, at *attempt, c authn.Credentials, u *authn.AuthUser, err error) {
 	if h.audit == nil {
 		return
 	}
 	a := audit.Attempt{
-		Source: at.source, Path: at.path, Client: clientAddr(&rc.Request.Header, at.peer, h.trust),
+		Source: at.source, Path: at.path, Client: clientAddr(hdr, at.peer, h.trust),
 		RequestID:   bytesString(at.requestID), // copied by the writer
 		Credentials: c, Err: err,
 	}

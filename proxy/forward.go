@@ -35,7 +35,7 @@ func (h *Handler) Serve(rc *fasthttp.RequestCtx, path string) error {
 			return err
 		}
 	}
-	d, err := h.decide(rc, &l, &rd, path, &at)
+	d, err := h.decide(&rc.Request.Header, &l, &rd, path, &at)
 	if err != nil {
 		ex.release()
 		return err

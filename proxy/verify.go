@@ -49,24 +49,7 @@ func (h *Handler) Verify(rc *fasthttp.RequestCtx, path string) error {
 		return err
 	}
 	at.path = o.path
-	// The ingress forwards the client's request with every header it
-	// has, method overrides included, so the request is decided for each
-	// method the upstream may act on.
-	var rd readings
-	rd.addMethod(o.method)
-	for _, v := range l.overrides[:l.nOverride] {
-		if err := addOverride(&rd, s2b(v), s); err != nil {
-			return err
-		}
-	}
-	if o.method == fasthttp.MethodPost {
-		for _, q := range [...][]byte{o.query, o.otherQuery} {
-			if err := addQueryOverrides(&rd, q, s); err != nil {
-				return err
-			}
-		}
-	}
-	d, err := h.decide(rc, &l, &rd, o.path, &at)
+	d, err := h.decideOriginal(&rc.Request.Header, &l, &o, &at, s)
 	if err != nil {
 		return err
 	}
@@ -82,6 +65,29 @@ func (h *Handler) Verify(rc *fasthttp.RequestCtx, path string) error {
 	rc.SetStatusCode(fasthttp.StatusOK)
 	rc.Response.ResetBody()
 	return nil
+}
+
+// decideOriginal decides the original request o that an ingress (or
+// Envoy, through Check) asks about, with the header hdr whose lines l holds.
+// The ingress forwards the client's request with every header it has,
+// method overrides included, so the request is decided for each method the
+// upstream may act on. Verify and Check both end here.
+func (h *Handler) decideOriginal(hdr *fasthttp.RequestHeader, l *lines, o *originalRequest, at *attempt, s *scratch) (decision, error) {
+	var rd readings
+	rd.addMethod(o.method)
+	for _, v := range l.overrides[:l.nOverride] {
+		if err := addOverride(&rd, s2b(v), s); err != nil {
+			return decision{}, err
+		}
+	}
+	if o.method == fasthttp.MethodPost {
+		for _, q := range [...][]byte{o.query, o.otherQuery} {
+			if err := addQueryOverrides(&rd, q, s); err != nil {
+				return decision{}, err
+			}
+		}
+	}
+	return h.decide(hdr, l, &rd, o.path, at)
 }
 
 // originalRequest is the request an ingress asks about: its method, its

@@ -1,7 +1,8 @@
 // Package service builds zectre-auth's service graph in one place: the
 // store behind its identity cache, the resolver chain in its documented
 // order, the Authentication API, the edge, the front and the main
-// listener's server, with the metrics observing each. cmd/zectre-auth runs
+// listener's server (and the ext_authz listener's, when configured), with
+// the metrics observing each. cmd/zectre-auth runs
 // what New builds, and the test harnesses run the same.
 //
 // The parts a reload may replace while the process runs (the edge: its
@@ -27,6 +28,7 @@ import (
 	"github.com/zectre/zectre-auth/authn"
 	"github.com/zectre/zectre-auth/cache"
 	"github.com/zectre/zectre-auth/config"
+	"github.com/zectre/zectre-auth/extauthz"
 	"github.com/zectre/zectre-auth/handlers"
 	"github.com/zectre/zectre-auth/metrics"
 	"github.com/zectre/zectre-auth/proxy"
@@ -74,6 +76,9 @@ type Service struct {
 	API     *handlers.API
 	Front   *handlers.Front
 	Server  *fasthttp.Server
+	// ExtAuthz is the ext_authz listener's gRPC server (ServeExtAuthz);
+	// nil when ext_authz_listen is empty.
+	ExtAuthz *extauthz.Server
 
 	usage     *cache.Usage
 	tls       *tlsfiles.Pair // nil: cleartext
@@ -193,6 +198,12 @@ func New(ctx context.Context, cfg config.Config, o Options) (_ *Service, err err
 	s.Server = handlers.NewServer(s.Front.Serve, log, handlers.ServerLimits{
 		MaxHeaderBytes: cfg.MaxHeaderBytes, ReadTimeout: cfg.ReadTimeout.Std(), IdleTimeout: cfg.IdleTimeout.Std(),
 	})
+	if cfg.ExtAuthzListen != "" {
+		// On the edge in force, like the front: a reload reaches it too.
+		s.ExtAuthz = extauthz.New(extauthz.Options{Edge: s.Front.Edge, Log: log,
+			Observe: func(status int, d time.Duration) { m.Answered(handlers.ClassExtAuthz, status, d) }})
+		s.closers = append(s.closers, s.ExtAuthz.Stop)
+	}
 	return s, nil
 }
 
@@ -263,7 +274,17 @@ func (s *Service) Serve(ln net.Listener) error {
 	return s.Server.Serve(ln)
 }
 
-// Close releases what New opened, in reverse: the edge's idle upstream
+// ServeExtAuthz serves Envoy's ext_authz over gRPC on ln until the gRPC
+// server stops (ExtAuthz.Shutdown, or Close). Without ext_authz_listen
+// there is nothing to serve: it closes ln and returns at once.
+func (s *Service) ServeExtAuthz(ln net.Listener) error {
+	if s.ExtAuthz == nil {
+		return ln.Close()
+	}
+	return s.ExtAuthz.Serve(ln)
+}
+
+// Close releases what New opened, in reverse: the ext_authz server, the edge's idle upstream
 // connections, the audit writer (flushed), the catalog's refreshes, the
 // store. Call it after the server has stopped and Run has returned.
 func (s *Service) Close() {

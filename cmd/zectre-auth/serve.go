@@ -11,9 +11,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/valyala/fasthttp"
 	"github.com/zectre/zectre-auth/config"
-	"github.com/zectre/zectre-auth/handlers"
 	"github.com/zectre/zectre-auth/metrics"
 	"github.com/zectre/zectre-auth/service"
 )
@@ -54,9 +52,19 @@ func serve(args []string, stdout, stderr io.Writer) int {
 	if err != nil {
 		return configProblem(stderr, cfg, "listen", err)
 	}
+	var extLn net.Listener
+	if cfg.ExtAuthzListen != "" {
+		if extLn, err = net.Listen("tcp", cfg.ExtAuthzListen); err != nil {
+			ln.Close()
+			return configProblem(stderr, cfg, "ext_authz_listen", err)
+		}
+	}
 	admin, err := startAdmin(cfg, m, log)
 	if err != nil {
 		ln.Close()
+		if extLn != nil {
+			extLn.Close()
+		}
 		return configProblem(stderr, cfg, "admin_listen", err)
 	}
 	var background sync.WaitGroup
@@ -66,6 +74,14 @@ func serve(args []string, stdout, stderr io.Writer) int {
 	served := make(chan error, 1)
 	go func() { served <- svc.Serve(ln) }()
 	log.Info("listening", "addr", ln.Addr().String(), "tls", svc.TLS(), "config", cfg.String(), "version", versionString())
+	if extLn != nil {
+		go func() {
+			if err := svc.ServeExtAuthz(extLn); err != nil {
+				log.Error("ext_authz server stopped", "err", err)
+			}
+		}()
+		log.Info("ext_authz listening", "addr", extLn.Addr().String())
+	}
 
 	code := 0 // the status of the running service from here on
 	select {
@@ -73,7 +89,7 @@ func serve(args []string, stdout, stderr io.Writer) int {
 		log.Error("server stopped", "err", err)
 		code = 1
 	case sig := <-signals:
-		shutdown(svc.Server, svc.API, cfg, sig, signals, log)
+		shutdown(svc, cfg, sig, signals, log)
 	}
 	// The admin listener outlives the drain, so that the last scrapes see it.
 	closing, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -108,8 +124,11 @@ func reloadOnHangup(ctx context.Context, hup <-chan os.Signal, svc *service.Serv
 // SIGTERM) the service keeps serving for shutdown_delay while load balancers
 // take it out of rotation, then the listener closes and in-flight requests
 // get shutdown_timeout to finish. A second signal ends the delay at once.
-func shutdown(srv *fasthttp.Server, api *handlers.API, cfg config.Config, sig os.Signal, signals <-chan os.Signal, log *slog.Logger) {
-	api.StartDraining()
+func shutdown(svc *service.Service, cfg config.Config, sig os.Signal, signals <-chan os.Signal, log *slog.Logger) {
+	svc.API.StartDraining()
+	if svc.ExtAuthz != nil {
+		svc.ExtAuthz.Drain() // its health service fails like /readyz
+	}
 	delay := cfg.ShutdownDelay.Std()
 	if sig != syscall.SIGTERM {
 		delay = 0
@@ -123,7 +142,12 @@ func shutdown(srv *fasthttp.Server, api *handlers.API, cfg config.Config, sig os
 	}
 	drain, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout.Std())
 	defer cancel()
-	if err := srv.ShutdownWithContext(drain); err != nil {
+	var ext sync.WaitGroup
+	if svc.ExtAuthz != nil {
+		ext.Go(func() { svc.ExtAuthz.Shutdown(drain) })
+	}
+	if err := svc.Server.ShutdownWithContext(drain); err != nil {
 		log.Warn("shutdown did not finish draining", "err", err)
 	}
+	ext.Wait()
 }
