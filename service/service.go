@@ -275,11 +275,19 @@ func (s *Service) Serve(ln net.Listener) error {
 }
 
 // ServeExtAuthz serves Envoy's ext_authz over gRPC on ln until the gRPC
-// server stops (ExtAuthz.Shutdown, or Close). Without ext_authz_listen
-// there is nothing to serve: it closes ln and returns at once.
+// server stops (ExtAuthz.Shutdown, or Close), over TLS (and mTLS) when the
+// main listener has it. Without ext_authz_listen there is nothing to
+// serve: it closes ln and returns at once.
 func (s *Service) ServeExtAuthz(ln net.Listener) error {
 	if s.ExtAuthz == nil {
 		return ln.Close()
+	}
+	if s.tlsConfig != nil {
+		// The main listener's settings, certificate reloads and client
+		// certificates included; gRPC speaks HTTP/2, so ALPN offers h2.
+		conf := s.tlsConfig.Clone()
+		conf.NextProtos = []string{"h2"}
+		ln = tls.NewListener(ln, conf)
 	}
 	return s.ExtAuthz.Serve(ln)
 }
