@@ -98,6 +98,7 @@ type edgeOptions struct {
 	timeout     time.Duration
 	noEdge      bool
 	log         io.Writer // the service's log; nil discards it
+	edit        func(*config.Config)
 }
 
 // edge is zectre-auth with the edge in front, on a real listener, over a
@@ -111,6 +112,7 @@ type edge struct {
 	key    string // scopes ["*"]
 	keyID  string
 	roKey  string // scopes ["apps:read"]
+	svc    *zsvc.Service
 }
 
 // newAuditWriter is the audit writer of a test service, as the service
@@ -150,6 +152,9 @@ func startEdge(t testing.TB, o edgeOptions) *edge {
 		if o.timeout > 0 {
 			c.UpstreamTimeout = config.Duration(o.timeout)
 		}
+		if o.edit != nil {
+			o.edit(c)
+		}
 	})
 	if o.noEdge {
 		svc.Front.Edge().Close()
@@ -165,7 +170,7 @@ func startEdge(t testing.TB, o edgeOptions) *edge {
 	e := &edge{
 		service: &service{t: t, base: "http://" + ln.Addr().String(), store: api.Store, api: api,
 			http: &http.Client{Timeout: 30 * time.Second}},
-		addr: ln.Addr().String(), audit: audit,
+		addr: ln.Addr().String(), audit: audit, svc: svc,
 	}
 	e.token = e.signupLogin("edge@example.com")
 	e.key, e.keyID = e.createKey(e.token, map[string]any{"name": "full"})

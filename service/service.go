@@ -71,6 +71,8 @@ type Service struct {
 	API     *handlers.API
 	Front   *handlers.Front
 	Server  *fasthttp.Server
+	// Tunnels are the WebSocket tunnels of every edge the service builds.
+	Tunnels *proxy.Tunnels
 
 	usage   *cache.Usage
 	closers []func() // in the order of opening; Close runs them backwards
@@ -117,8 +119,12 @@ func New(ctx context.Context, cfg config.Config, o Options) (_ *Service, err err
 	}()
 	m, log := o.Metrics, o.Log
 
+	// The tunnels hear of every change the cache learns of, so that a
+	// revoked credential's open tunnels close on every replica.
+	s.Tunnels = proxy.NewTunnels(cfg.MaxWebSocketConns, cfg.WebSocketIdleTimeout.Std())
+	m.ObserveTunnels(s.Tunnels)
 	copt := o.Cache
-	copt.Log, copt.Observer = log, m.Cache()
+	copt.Log, copt.Observer, copt.Changes = log, m.Cache(), s.Tunnels
 	st, closeStore, err := OpenStore(ctx, cfg, o.Open, copt)
 	if err != nil {
 		return nil, err
@@ -180,6 +186,12 @@ func New(ctx context.Context, cfg config.Config, o Options) (_ *Service, err err
 			e.Close()
 		}
 	})
+	s.closers = append(s.closers, func() {
+		// Tunnels still open when the service closes are closed at once.
+		ctx, cancel := context.WithCancel(context.Background())
+		cancel()
+		s.Tunnels.Shutdown(ctx)
+	})
 	s.Server = handlers.NewServer(s.Front.Serve, log, handlers.ServerLimits{
 		MaxHeaderBytes: cfg.MaxHeaderBytes, ReadTimeout: cfg.ReadTimeout.Std(), IdleTimeout: cfg.IdleTimeout.Std(),
 	})
@@ -220,6 +232,7 @@ func (s *Service) NewEdge(cfg config.Config) (*proxy.Handler, error) {
 		Routes: cfg.Routes, Upstream: cfg.Upstream, DefaultAuth: cfg.DefaultAuth,
 		Trusted: cfg.TrustedPrefixes(), Resolver: s.API.Resolver, Audit: s.Audit,
 		Timeout: cfg.UpstreamTimeout.Std(), Observer: s.Metrics.Proxy(), MaxBodyBytes: cfg.MaxProxyBodyBytes,
+		Tunnels: s.Tunnels,
 	})
 	if err != nil {
 		return nil, &SettingError{"routes", err}

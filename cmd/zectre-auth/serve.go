@@ -11,9 +11,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/valyala/fasthttp"
 	"github.com/zectre/zectre-auth/config"
-	"github.com/zectre/zectre-auth/handlers"
 	"github.com/zectre/zectre-auth/metrics"
 	"github.com/zectre/zectre-auth/service"
 )
@@ -67,7 +65,7 @@ func serve(args []string, stdout, stderr io.Writer) int {
 		log.Error("server stopped", "err", err)
 		code = 1
 	case sig := <-signals:
-		shutdown(svc.Server, svc.API, cfg, sig, signals, log)
+		shutdown(svc, cfg, sig, signals, log)
 	}
 	// The admin listener outlives the drain, so that the last scrapes see it.
 	closing, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -83,9 +81,9 @@ func serve(args []string, stdout, stderr io.Writer) int {
 // shutdown stops serving in order: readiness fails first, then (after
 // SIGTERM) the service keeps serving for shutdown_delay while load balancers
 // take it out of rotation, then the listener closes and in-flight requests
-// get shutdown_timeout to finish. A second signal ends the delay at once.
-func shutdown(srv *fasthttp.Server, api *handlers.API, cfg config.Config, sig os.Signal, signals <-chan os.Signal, log *slog.Logger) {
-	api.StartDraining()
+// get shutdown_timeout to finish, WebSocket tunnels too. A second signal ends the delay at once.
+func shutdown(svc *service.Service, cfg config.Config, sig os.Signal, signals <-chan os.Signal, log *slog.Logger) {
+	svc.API.StartDraining()
 	delay := cfg.ShutdownDelay.Std()
 	if sig != syscall.SIGTERM {
 		delay = 0
@@ -99,7 +97,10 @@ func shutdown(srv *fasthttp.Server, api *handlers.API, cfg config.Config, sig os
 	}
 	drain, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout.Std())
 	defer cancel()
-	if err := srv.ShutdownWithContext(drain); err != nil {
+	if err := svc.Server.ShutdownWithContext(drain); err != nil {
 		log.Warn("shutdown did not finish draining", "err", err)
 	}
+	// WebSocket tunnels are no requests in flight: they may run to the end
+	// of shutdown_timeout too, and are then closed (close code 1001).
+	svc.Tunnels.Shutdown(drain)
 }
