@@ -323,6 +323,14 @@ func TestWebSocketRefused(t *testing.T) {
 		})
 	}
 	waitTunnels(t, e, 0)
+	// Each decision has its audit line, as for any request.
+	if err := e.api.Audit.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	log := e.audit.String()
+	if !strings.Contains(log, `"path":"/ws/chat"`) || !strings.Contains(log, `"code":"INVALID_API_KEY"`) || strings.Contains(log, e.key) {
+		t.Errorf("audit lines of the refused upgrades:\n%s", log)
+	}
 
 	c := mustDialWS(t, e, "/ws/one", "X-API-Key", e.key)
 	readMsg(t, c)

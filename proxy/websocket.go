@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"net"
 	"strings"
 	"time"
@@ -145,7 +146,14 @@ func (h *Handler) tunnel(rc *fasthttp.RequestCtx, ex *exchange, up *upstream, pa
 		}
 	}
 	tn.up = pipe{dst: conn, masked: true, bytes: &t.toUpstream}
-	tn.client = pipe{src: br, srcC: conn, bytes: &t.toClient}
+	// What the upstream sent after its head is kept; the 16 KiB reader
+	// that read the head is not: an idle tunnel should cost little.
+	var src io.Reader = conn
+	if n := br.Buffered(); n > 0 {
+		rest, _ := br.Peek(n)
+		src = io.MultiReader(bytes.NewReader(bytes.Clone(rest)), conn)
+	}
+	tn.client = pipe{src: src, srcC: conn, bytes: &t.toClient}
 	if !t.add(tn) {
 		_ = conn.Close()
 		return ErrTooManyTunnels // shutting down
