@@ -6,10 +6,12 @@ package handlers_test
 // tested against what browsers and servers really send, not a model).
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"crypto/rand"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -485,5 +487,89 @@ func TestWebSocketShutdownAndIdle(t *testing.T) {
 	_, resp, err := dialWS(t, e, "/ws/late", "X-API-Key", e.key)
 	if err == nil || resp == nil || resp.StatusCode != 503 {
 		t.Fatalf("a tunnel after shutdown: %v %v", resp, err)
+	}
+}
+
+// rawSwitcher is a raw TCP upstream that answers every request with head
+// and, in the same write, after: what a server that switches writes at once.
+func rawSwitcher(t *testing.T, head, after string) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				if _, err := http.ReadRequest(bufio.NewReader(c)); err != nil {
+					return
+				}
+				io.WriteString(c, head+after)
+				io.Copy(io.Discard, c)
+			}()
+		}
+	}()
+	return "http://" + ln.Addr().String()
+}
+
+// TestWebSocketSwitchEdgeCases: bytes the upstream writes together with its
+// 101 reach the client; a 101 to another protocol, or one after a 100, is
+// handled as the contract says.
+func TestWebSocketSwitchEdgeCases(t *testing.T) {
+	const wsHead = "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n\r\n"
+	const frame = "\x81\x05hello"
+	upgrade := []string{"Connection", "Upgrade", "Upgrade", "websocket", "Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZQ==", "Sec-WebSocket-Version", "13"}
+	for _, tc := range []struct {
+		name, head string
+		status     int
+		want       string // what the client reads after the head
+	}{
+		{"frame with the 101", wsHead, 101, frame},
+		{"after a 100", "HTTP/1.1 100 Continue\r\n\r\n" + wsHead, 101, frame},
+		{"101 to h2c", "HTTP/1.1 101 Switching Protocols\r\nUpgrade: h2c\r\nConnection: Upgrade\r\n\r\n", 502, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := startEdge(t, edgeOptions{routes: wsRoutes, upstream: rawSwitcher(t, tc.head, frame)})
+			c, err := net.Dial("tcp", e.addr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			c.SetDeadline(time.Now().Add(5 * time.Second))
+			var b strings.Builder
+			b.WriteString("GET /upgrade/x HTTP/1.1\r\nHost: app.example\r\n")
+			for i := 0; i+1 < len(upgrade); i += 2 {
+				b.WriteString(upgrade[i] + ": " + upgrade[i+1] + "\r\n")
+			}
+			b.WriteString("\r\n")
+			io.WriteString(c, b.String())
+			br := bufio.NewReader(c)
+			resp, err := http.ReadResponse(br, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if resp.StatusCode != tc.status {
+				t.Fatalf("status %d, want %d", resp.StatusCode, tc.status)
+			}
+			if tc.status != 101 {
+				if n := e.svc.Tunnels.Open(); n != 0 {
+					t.Fatalf("%d tunnels open", n)
+				}
+				return
+			}
+			if resp.Header.Get("Sec-WebSocket-Accept") == "" || resp.Header.Get("X-Request-Id") == "" {
+				t.Fatalf("101 head: %v", resp.Header)
+			}
+			got := make([]byte, len(tc.want))
+			if _, err := io.ReadFull(br, got); err != nil || string(got) != tc.want {
+				t.Fatalf("after the head: %q %v, want %q", got, err, tc.want)
+			}
+		})
 	}
 }

@@ -34,7 +34,11 @@ type tunnel struct {
 
 	up, client pipe // up: towards the upstream; client: towards the client
 	last       atomic.Int64
-	closeOnce  sync.Once
+
+	// The tunnel is registered (and may be closed) before the server hands
+	// over the client connection: mu orders run's start against shut.
+	mu     sync.Mutex
+	closed bool
 }
 
 // pipe is one direction: what is read from src is written to dst. frames
@@ -54,7 +58,16 @@ type pipe struct {
 // the hijacked client connection, head the 101 answer for it.
 func (tn *tunnel) run(client net.Conn, head []byte) {
 	defer tn.tunnels.remove(tn)
-	tn.client.dst, tn.up.src, tn.up.srcC = client, client, client
+	tn.mu.Lock()
+	if tn.closed { // revoked or shut down before it started
+		tn.mu.Unlock()
+		return
+	}
+	tn.client.mu.Lock()
+	tn.client.dst = client
+	tn.client.mu.Unlock()
+	tn.up.src, tn.up.srcC = client, client
+	tn.mu.Unlock()
 	tn.touch()
 	if _, err := client.Write(head); err != nil {
 		tn.shut()
@@ -139,12 +152,18 @@ func (tn *tunnel) close(code uint16) {
 
 // shut closes both connections, which ends both copies.
 func (tn *tunnel) shut() {
-	tn.closeOnce.Do(func() {
-		_ = tn.up.dst.Close()
-		if tn.client.dst != nil {
-			_ = tn.client.dst.Close()
-		}
-	})
+	tn.mu.Lock()
+	defer tn.mu.Unlock()
+	if tn.closed {
+		return
+	}
+	tn.closed = true
+	_ = tn.up.dst.Close()
+	tn.client.mu.Lock()
+	if tn.client.dst != nil {
+		_ = tn.client.dst.Close()
+	}
+	tn.client.mu.Unlock()
 }
 
 // closeFrame is a WebSocket close frame with code and no reason, masked

@@ -162,6 +162,7 @@ func (h *Handler) tunnel(rc *fasthttp.RequestCtx, ex *exchange, up *upstream, pa
 	t.count(TunnelOpened)
 	// The 101 head is written by the tunnel itself, on the hijacked
 	// connection: the server must not answer in its own words.
+	rc.SetStatusCode(fasthttp.StatusSwitchingProtocols) // what the request metrics count
 	rc.HijackSetNoResponse(true)
 	rc.Hijack(func(c net.Conn) { tn.run(c, head) })
 	return nil
