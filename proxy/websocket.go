@@ -156,6 +156,7 @@ func (h *Handler) tunnel(rc *fasthttp.RequestCtx, ex *exchange, up *upstream, pa
 	tn.client = pipe{src: src, srcC: conn, bytes: &t.toClient}
 	if !t.add(tn) {
 		_ = conn.Close()
+		t.count(TunnelLimit)
 		return ErrTooManyTunnels // shutting down
 	}
 	opened = true
