@@ -81,6 +81,10 @@ type Options struct {
 	// Observer learns of lookups per tier, Redis errors and outages, and
 	// failed store reads, for metrics. Default nil: nothing is observed.
 	Observer Observer
+	// Changes learns of every change to a key or user the cache learns of,
+	// for what holds on to a decision longer than one lookup (open
+	// WebSocket tunnels). Default nil: nobody.
+	Changes Listener
 
 	// TTL is the life of an entry for an existing key or user (default
 	// DefaultTTL).
@@ -107,6 +111,27 @@ type Options struct {
 	RepublishInterval time.Duration
 }
 
+// Listener learns of changes, after the cache has evicted its own entry,
+// so that a lookup made from a callback reads the new state. The calls
+// come on the goroutine that learned of the change (the Redis client's
+// reader among them) and must return at once.
+type Listener interface {
+	// KeyChanged: the API key of this digest was created, changed or
+	// deleted.
+	KeyChanged(digest [32]byte)
+	// UserChanged: the user of this id changed (disabled, made admin).
+	UserChanged(id string)
+	// AllChanged: anything may have changed (the Redis tracking was lost,
+	// another process wrote the database).
+	AllChanged()
+}
+
+type nopListener struct{}
+
+func (nopListener) KeyChanged([32]byte) {}
+func (nopListener) UserChanged(string)  {}
+func (nopListener) AllChanged()         {}
+
 func (o Options) withDefaults() Options {
 	def := func(v *time.Duration, d time.Duration) {
 		if *v <= 0 {
@@ -124,6 +149,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.Observer == nil {
 		o.Observer = nopObserver{}
+	}
+	if o.Changes == nil {
+		o.Changes = nopListener{}
 	}
 	def(&o.TTL, DefaultTTL)
 	def(&o.NegativeTTL, DefaultNegativeTTL)

@@ -77,6 +77,7 @@ func (s *Store) SetAdmin(ctx context.Context, email string, admin bool) (store.U
 // tracking the key), it lives only FallbackTTL.
 func (s *Store) keyChanged(ctx context.Context, d [32]byte, e *keyEntry) {
 	s.front.evictKey(d)
+	defer s.opt.Changes.KeyChanged(d)
 	if s.redis == nil {
 		return
 	}
@@ -91,6 +92,7 @@ func (s *Store) keyChanged(ctx context.Context, d [32]byte, e *keyEntry) {
 
 func (s *Store) userChanged(ctx context.Context, id string, e *userEntry) {
 	s.front.evictUser(id)
+	defer s.opt.Changes.UserChanged(id)
 	if s.redis == nil {
 		return
 	}

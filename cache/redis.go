@@ -103,11 +103,12 @@ func redisOptions(redisURL string) (rueidis.ClientOption, error) {
 
 // invalidated is the Redis client's OnInvalidations callback. It runs on the
 // connection's reader goroutine, so it only bumps counters and drops map
-// entries. nil means the connection was lost or Redis was flushed: the
+// entries (and tells the listener, whose calls return at once). nil means the connection was lost or Redis was flushed: the
 // tracking is gone, so is everything it covered.
 func (s *Store) invalidated(msgs []rueidis.RedisMessage) {
 	if msgs == nil {
 		s.front.evictAll()
+		s.opt.Changes.AllChanged()
 		return
 	}
 	for _, m := range msgs {
@@ -123,9 +124,11 @@ func (s *Store) invalidated(msgs []rueidis.RedisMessage) {
 			var d [32]byte
 			if n, err := hex.Decode(d[:], []byte(h)); err == nil && n == len(d) {
 				s.front.evictKey(d)
+				s.opt.Changes.KeyChanged(d)
 			}
 		} else if id, ok := strings.CutPrefix(rest, userNS); ok {
 			s.front.evictUser(id)
+			s.opt.Changes.UserChanged(id)
 		}
 	}
 }

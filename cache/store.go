@@ -140,7 +140,10 @@ func (s *Store) Run(ctx context.Context) {
 		s.watching.Store(true)
 		wg.Go(func() {
 			defer s.watching.Store(false)
-			s.watcher.WatchChanges(ctx, s.opt.WatchInterval, s.front.evictAll)
+			s.watcher.WatchChanges(ctx, s.opt.WatchInterval, func() {
+				s.front.evictAll()
+				s.opt.Changes.AllChanged()
+			})
 		})
 	}
 	if s.redis != nil {

@@ -60,6 +60,14 @@ const (
 	// DefaultMaxProxyBodyBytes caps a request body the edge forwards
 	// (max_proxy_body_bytes); 0 means no limit.
 	DefaultMaxProxyBodyBytes = 0
+	// DefaultWebSocketIdleTimeout closes a WebSocket tunnel through which
+	// no byte has moved either way for this long (websocket_idle_timeout).
+	DefaultWebSocketIdleTimeout = Duration(time.Hour)
+	// MaxWebSocketIdleTimeout is the largest websocket_idle_timeout accepted.
+	MaxWebSocketIdleTimeout = Duration(24 * time.Hour)
+	// DefaultMaxWebSocketConns caps the open WebSocket tunnels of a process
+	// (max_websocket_conns); one more is 503.
+	DefaultMaxWebSocketConns = 10000
 	// DefaultReadTimeout bounds reading a request's headers, and the body
 	// of an Authentication API request (read_timeout).
 	DefaultReadTimeout = Duration(30 * time.Second)
@@ -158,6 +166,12 @@ type Config struct {
 	// larger Content-Length is 413, a chunked body is cut once it runs over.
 	// Default DefaultMaxProxyBodyBytes (0: no limit).
 	MaxProxyBodyBytes int `toml:"max_proxy_body_bytes"`
+	// WebSocketIdleTimeout closes a WebSocket tunnel idle (no byte either
+	// way) this long. Default DefaultWebSocketIdleTimeout (1 h).
+	WebSocketIdleTimeout Duration `toml:"websocket_idle_timeout" env:"ZECTRE_AUTH_WEBSOCKET_IDLE_TIMEOUT"`
+	// MaxWebSocketConns caps the open WebSocket tunnels; beyond it an
+	// upgrade is 503. Default DefaultMaxWebSocketConns (10 000).
+	MaxWebSocketConns int `toml:"max_websocket_conns"`
 	// ReadTimeout bounds the time from a connection's open (or a kept-alive
 	// connection's first byte of the next request) to the end of the
 	// request's headers, and of its body for the Authentication API.
@@ -271,11 +285,13 @@ func Default() Config {
 		ShutdownTimeout: DefaultShutdownTimeout,
 		RedisPrefix:     DefaultRedisPrefix,
 
-		MaxHeaderBytes:    DefaultMaxHeaderBytes,
-		MaxBodyBytes:      DefaultMaxBodyBytes,
-		MaxProxyBodyBytes: DefaultMaxProxyBodyBytes,
-		ReadTimeout:       DefaultReadTimeout,
-		IdleTimeout:       DefaultIdleTimeout,
+		MaxHeaderBytes:       DefaultMaxHeaderBytes,
+		MaxBodyBytes:         DefaultMaxBodyBytes,
+		MaxProxyBodyBytes:    DefaultMaxProxyBodyBytes,
+		WebSocketIdleTimeout: DefaultWebSocketIdleTimeout,
+		MaxWebSocketConns:    DefaultMaxWebSocketConns,
+		ReadTimeout:          DefaultReadTimeout,
+		IdleTimeout:          DefaultIdleTimeout,
 		Limits: Limits{
 			LoginFailuresPerAccount: DefaultLoginFailuresPerAccount,
 			LoginFailuresPerAddress: DefaultLoginFailuresPerAddress,

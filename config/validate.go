@@ -287,7 +287,7 @@ func validRedisPrefix(p string) bool {
 
 // requestLimits checks the bounds on what one request may send and how long
 // it may take: max_header_bytes, max_body_bytes, max_proxy_body_bytes,
-// read_timeout and idle_timeout.
+// websocket_idle_timeout, max_websocket_conns, read_timeout and idle_timeout.
 func (v *validator) requestLimits() {
 	c := v.c
 	if c.MaxHeaderBytes < MinHeaderBytesLimit || c.MaxHeaderBytes > MaxHeaderBytesLimit {
@@ -298,6 +298,12 @@ func (v *validator) requestLimits() {
 	}
 	if c.MaxProxyBodyBytes < 0 {
 		v.add("max_proxy_body_bytes", "must be 0 (no limit) or a positive number of bytes, got %d", c.MaxProxyBodyBytes)
+	}
+	if c.WebSocketIdleTimeout <= 0 || c.WebSocketIdleTimeout > MaxWebSocketIdleTimeout {
+		v.add("websocket_idle_timeout", "must be more than 0s and at most %s", MaxWebSocketIdleTimeout.Std())
+	}
+	if c.MaxWebSocketConns < 1 {
+		v.add("max_websocket_conns", "must be at least 1, got %d", c.MaxWebSocketConns)
 	}
 	if c.ReadTimeout <= 0 || c.ReadTimeout > MaxReadTimeout {
 		v.add("read_timeout", "must be more than 0s and at most %s", MaxReadTimeout.Std())

@@ -280,7 +280,9 @@ func TestEdgeUnaskedSwitch(t *testing.T) {
 		{"101", "/switch"},
 		{"100 then 101", "/continue-switch"},
 	} {
-		r := e.raw("GET", tc.target, "Upgrade", "websocket", "Connection", "upgrade")
+		// h2c is never tunnelled: to the edge the switch is unasked. (A
+		// decided WebSocket upgrade is tunnelled: websocket_test.go.)
+		r := e.raw("GET", tc.target, "Upgrade", "h2c", "Connection", "upgrade")
 		if r.status != 502 || r.code() != "UPSTREAM_UNAVAILABLE" {
 			t.Fatalf("%s: %d %s, want 502 UPSTREAM_UNAVAILABLE", tc.name, r.status, r.body)
 		}

@@ -100,7 +100,11 @@ func TestDifferentialUnaskedUpgrade(t *testing.T) {
 	none := strings.NewReplacer()
 	for _, row := range []diffRow{
 		{name: "plain request", target: "/upgrade/a"},
-		{name: "the client asked for an upgrade", target: "/upgrade/b", headers: []string{"Upgrade", "websocket", "Connection", "Upgrade"}},
+		// Upgrade: websocket without the upgrade token in Connection is no
+		// WebSocket upgrade (RFC 6455 §4.1); a decided one is tunnelled
+		// (websocket_test.go).
+		{name: "the client named websocket without Connection: upgrade", target: "/upgrade/b", headers: []string{"Upgrade", "websocket", "Connection", "keep-alive"}},
+		{name: "the client asked for an unknown upgrade", target: "/upgrade/e", headers: []string{"Upgrade", "TLS/1.2", "Connection", "Upgrade"}},
 		{name: "h2c", target: "/upgrade/c", headers: []string{"Upgrade", "h2c", "HTTP2-Settings", "AAMAAABkAARAAAAAAAIAAAAA", "Connection", "Upgrade, HTTP2-Settings"}},
 		{name: "POST", method: "POST", target: "/upgrade/d", body: "hello"},
 	} {

@@ -101,6 +101,7 @@ type edgeOptions struct {
 	noEdge      bool
 	extAuthz    bool      // serve ext_authz on a loopback listener (edge.ext)
 	log         io.Writer // the service's log; nil discards it
+	edit        func(*config.Config)
 }
 
 // edge is zectre-auth with the edge in front, on a real listener, over a
@@ -157,6 +158,9 @@ func startEdge(t testing.TB, o edgeOptions) *edge {
 		}
 		if o.extAuthz {
 			c.ExtAuthzListen = "127.0.0.1:0"
+		}
+		if o.edit != nil {
+			o.edit(c)
 		}
 	})
 	if o.noEdge {

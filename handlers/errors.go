@@ -145,6 +145,8 @@ func toError(err error) *Error {
 		return &Error{Status: 400, Code: errBadRequest.Code, Message: "The request body could not be read.", Err: err}
 	case errors.Is(err, proxy.ErrNoUpstream):
 		return &Error{Status: 404, Code: errNotFound.Code, Message: errNotFound.Message, Err: err}
+	case errors.Is(err, proxy.ErrTooManyTunnels):
+		return &Error{Status: 503, Code: "SERVICE_UNAVAILABLE", Message: "Too many WebSocket connections are open; try again shortly.", Err: err}
 	case errors.Is(err, proxy.ErrUpstreamTimeout):
 		return &Error{Status: 504, Code: "UPSTREAM_TIMEOUT", Message: "The upstream did not answer in time.", Err: err}
 	case errors.Is(err, proxy.ErrUpstreamUnavailable):

@@ -10,12 +10,14 @@ package metrics
 import (
 	"net/http"
 	"runtime"
+	"sync/atomic"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/zectre/zectre-auth/handlers"
+	"github.com/zectre/zectre-auth/proxy"
 )
 
 // namespace starts every metric name of the service.
@@ -45,6 +47,7 @@ type Metrics struct {
 	storeErrors *table
 
 	upstream *prometheus.HistogramVec
+	tunnels  *atomic.Pointer[proxy.Tunnels]
 
 	jwksRefreshes *table
 	jwksKeys      *lazyGauge
@@ -74,6 +77,7 @@ func New(version string) *Metrics {
 	m.newUpstream()
 	m.newJWKS()
 	m.newTLS()
+	m.newTunnels()
 	m.handler = promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{
 		Registry: m.reg, // counts failed scrapes in promhttp_metric_handler_errors_total
 		// A scrape is cheap; a burst of them must still not pile up.

@@ -39,4 +39,7 @@ var (
 	// when an ingress passes a client's header on beside its own (400
 	// AMBIGUOUS_ORIGINAL).
 	ErrAmbiguousOriginal = errors.New("proxy: the forwarded and original URI headers name different paths")
+	// ErrTooManyTunnels: max_websocket_conns WebSocket tunnels are open, or
+	// the process is shutting down (503 SERVICE_UNAVAILABLE).
+	ErrTooManyTunnels = errors.New("proxy: too many open WebSocket tunnels")
 )

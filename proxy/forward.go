@@ -49,6 +49,11 @@ func (h *Handler) Serve(rc *fasthttp.RequestCtx, path string) error {
 	if d.authed {
 		cred = l.credentials()[d.cred]
 	}
+	if h.tunnels != nil && wantsWebSocket(&rc.Request.Header) {
+		err := h.tunnel(rc, ex, up, path, &d, cred, h.trust.contains(peer))
+		ex.release()
+		return err
+	}
 	if err := h.forward(rc, ex, up, path, &d, cred, h.trust.contains(peer)); err != nil {
 		ex.release()
 		return err
@@ -63,36 +68,8 @@ func (h *Handler) forward(rc *fasthttp.RequestCtx, ex *exchange, up *upstream, p
 	if err := h.checkBodySize(rc); err != nil {
 		return err
 	}
-	req, s := &ex.req, &ex.s
-	buildRequest(&req.Header, &rc.Request.Header, trusted, cred, s) // HTTP/1.1 whatever the client spoke: keep-alive and chunked upstream
-	if d.authed {
-		setIdentity(&req.Header, &d.user, s, false)
-	}
-	req.Header.SetBytesV(HeaderRequestID, s.id)
-	setForwarded(rc, &req.Header, trusted, s)
-
-	// The target is exactly the decided path plus the raw query: never the
-	// raw request line, never a fragment, no userinfo from an absolute-form
-	// request. The client's Host is kept (the upstream builds its own URLs
-	// from it); without one, the upstream's address stands in.
-	u := &ex.uri
-	u.Reset()
-	u.SetScheme("http") // the client's view: TLS, if any, is set up by the dialer (upstreamConn)
-	u.SetHost(up.host)
-	if up.prefix != "" {
-		s.val = append(append(s.val[:0], up.prefix...), path...)
-		u.SetPathBytes(s.val)
-	} else {
-		u.SetPath(path)
-	}
-	u.SetQueryStringBytes(rc.URI().QueryString())
-	req.SetURI(u) // as given: the client's request line is never parsed again
-	req.UseHostHeader = true
-	if host := rc.Host(); len(host) > 0 {
-		req.Header.SetHostBytes(host)
-	} else {
-		req.Header.SetHost(up.host)
-	}
+	req := &ex.req
+	h.upstreamRequest(rc, ex, up, path, d, cred, trusted)
 
 	switch {
 	case rc.Request.IsBodyStream():
@@ -106,7 +83,7 @@ func (h *Handler) forward(rc *fasthttp.RequestCtx, ex *exchange, up *upstream, p
 		}
 	}
 
-	resp := &ex.resp
+	resp, s := &ex.resp, &ex.s
 	var start time.Time
 	if up.observer != nil {
 		start = time.Now()
@@ -138,6 +115,42 @@ func (h *Handler) forward(rc *fasthttp.RequestCtx, ex *exchange, up *upstream, p
 	}
 	rc.Response.SetBodyStream(&ex.out, n)
 	return nil
+}
+
+// upstreamRequest builds ex.req, the request the upstream receives, from the
+// client's (which is never modified): the headers that may pass, the
+// trusted identity, the request id, the forwarding headers and the target.
+func (h *Handler) upstreamRequest(rc *fasthttp.RequestCtx, ex *exchange, up *upstream, path string, d *decision, cred authn.Credentials, trusted bool) {
+	req, s := &ex.req, &ex.s
+	buildRequest(&req.Header, &rc.Request.Header, trusted, cred, s) // HTTP/1.1 whatever the client spoke: keep-alive and chunked upstream
+	if d.authed {
+		setIdentity(&req.Header, &d.user, s, false)
+	}
+	req.Header.SetBytesV(HeaderRequestID, s.id)
+	setForwarded(rc, &req.Header, trusted, s)
+
+	// The target is exactly the decided path plus the raw query: never the
+	// raw request line, never a fragment, no userinfo from an absolute-form
+	// request. The client's Host is kept (the upstream builds its own URLs
+	// from it); without one, the upstream's address stands in.
+	u := &ex.uri
+	u.Reset()
+	u.SetScheme("http") // the client's view: TLS, if any, is set up by the dialer (upstreamConn)
+	u.SetHost(up.host)
+	if up.prefix != "" {
+		s.val = append(append(s.val[:0], up.prefix...), path...)
+		u.SetPathBytes(s.val)
+	} else {
+		u.SetPath(path)
+	}
+	u.SetQueryStringBytes(rc.URI().QueryString())
+	req.SetURI(u) // as given: the client's request line is never parsed again
+	req.UseHostHeader = true
+	if host := rc.Host(); len(host) > 0 {
+		req.Header.SetHostBytes(host)
+	} else {
+		req.Header.SetHost(up.host)
+	}
 }
 
 var http11 = []byte("HTTP/1.1")

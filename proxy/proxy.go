@@ -71,6 +71,10 @@ type Options struct {
 	// CAs of an internal PKI, client certificates); nil means the system
 	// roots. Each upstream gets a copy with its own ServerName.
 	TLSConfig *tls.Config
+	// Tunnels are the process's WebSocket tunnels, shared by every edge it
+	// builds (a reload keeps them); nil: WebSocket upgrades are stripped
+	// like every other upgrade and never tunnel.
+	Tunnels *Tunnels
 }
 
 // Handler is the edge. Serve and Verify are safe for concurrent use.
@@ -82,6 +86,7 @@ type Handler struct {
 	audit    *audit.Writer
 	timeout  time.Duration
 	maxBody  int64 // Options.MaxBodyBytes; 0: no limit
+	tunnels  *Tunnels
 }
 
 // New compiles the rules and sets up one pooled client per distinct
@@ -106,6 +111,7 @@ func New(o Options) (*Handler, error) {
 	h := &Handler{
 		rules: rules, resolver: o.Resolver, trust: trust(append([]netip.Prefix(nil), o.Trusted...)),
 		audit: o.Audit, timeout: o.Timeout, maxBody: int64(max(o.MaxBodyBytes, 0)),
+		tunnels: o.Tunnels,
 	}
 	byURL := map[string]*upstream{}
 	for _, rt := range rules.Routes() {

@@ -24,6 +24,9 @@ type upstream struct {
 	host   string // host:port, also the Host of a request that had none
 	prefix string // base path in normal form without a trailing "/", or ""
 	client *fasthttp.HostClient
+	// dial opens a connection of its own to the upstream, TLS set up: for
+	// a WebSocket tunnel, which never returns to the pool.
+	dial func() (net.Conn, error)
 	// observer records each exchange (Options.Observer); nil: nobody listens.
 	observer func(UpstreamResult, time.Duration)
 }
@@ -74,24 +77,31 @@ func newUpstream(raw string, o Options) (*upstream, error) {
 	tlsConfig.MinVersion = max(tlsConfig.MinVersion, tls.VersionTLS12)
 	timeout := o.Timeout
 	dialer := &net.Dialer{Timeout: timeout, KeepAlive: 30 * time.Second}
+	up.dial = func() (net.Conn, error) {
+		c, err := dialer.Dial("tcp", up.host)
+		if err != nil {
+			return nil, err
+		}
+		if u.Scheme == "https" {
+			tc := tls.Client(c, tlsConfig)
+			ctx, cancel := context.WithTimeout(context.Background(), timeout)
+			defer cancel()
+			if err := tc.HandshakeContext(ctx); err != nil {
+				_ = c.Close()
+				return nil, err
+			}
+			c = tc
+		}
+		return c, nil
+	}
 	up.client = &fasthttp.HostClient{
 		Addr: up.host,
 		// TLS is set up here rather than by the client (IsTLS), so that
 		// upstreamConn sees the plaintext of the responses it watches.
-		Dial: func(addr string) (net.Conn, error) {
-			c, err := dialer.Dial("tcp", addr)
+		Dial: func(string) (net.Conn, error) {
+			c, err := up.dial()
 			if err != nil {
 				return nil, err
-			}
-			if u.Scheme == "https" {
-				tc := tls.Client(c, tlsConfig)
-				ctx, cancel := context.WithTimeout(context.Background(), timeout)
-				defer cancel()
-				if err := tc.HandshakeContext(ctx); err != nil {
-					_ = c.Close()
-					return nil, err
-				}
-				c = tc
 			}
 			return &upstreamConn{Conn: c, timeout: timeout}, nil
 		},

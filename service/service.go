@@ -79,6 +79,8 @@ type Service struct {
 	// ExtAuthz is the ext_authz listener's gRPC server (ServeExtAuthz);
 	// nil when ext_authz_listen is empty.
 	ExtAuthz *extauthz.Server
+	// Tunnels are the WebSocket tunnels of every edge the service builds.
+	Tunnels *proxy.Tunnels
 
 	usage     *cache.Usage
 	tls       *tlsfiles.Pair // nil: cleartext
@@ -132,8 +134,12 @@ func New(ctx context.Context, cfg config.Config, o Options) (_ *Service, err err
 		return nil, err
 	}
 
+	// The tunnels hear of every change the cache learns of, so that a
+	// revoked credential's open tunnels close on every replica.
+	s.Tunnels = proxy.NewTunnels(cfg.MaxWebSocketConns, cfg.WebSocketIdleTimeout.Std())
+	m.ObserveTunnels(s.Tunnels)
 	copt := o.Cache
-	copt.Log, copt.Observer = log, m.Cache()
+	copt.Log, copt.Observer, copt.Changes = log, m.Cache(), s.Tunnels
 	st, closeStore, err := OpenStore(ctx, cfg, o.Open, copt)
 	if err != nil {
 		return nil, err
@@ -195,6 +201,12 @@ func New(ctx context.Context, cfg config.Config, o Options) (_ *Service, err err
 			e.Close()
 		}
 	})
+	s.closers = append(s.closers, func() {
+		// Tunnels still open when the service closes are closed at once.
+		ctx, cancel := context.WithCancel(context.Background())
+		cancel()
+		s.Tunnels.Shutdown(ctx)
+	})
 	s.Server = handlers.NewServer(s.Front.Serve, log, handlers.ServerLimits{
 		MaxHeaderBytes: cfg.MaxHeaderBytes, ReadTimeout: cfg.ReadTimeout.Std(), IdleTimeout: cfg.IdleTimeout.Std(),
 	})
@@ -241,6 +253,7 @@ func (s *Service) NewEdge(cfg config.Config) (*proxy.Handler, error) {
 		Routes: cfg.Routes, Upstream: cfg.Upstream, DefaultAuth: cfg.DefaultAuth,
 		Trusted: cfg.TrustedPrefixes(), Resolver: s.API.Resolver, Audit: s.Audit,
 		Timeout: cfg.UpstreamTimeout.Std(), Observer: s.Metrics.Proxy(), MaxBodyBytes: cfg.MaxProxyBodyBytes,
+		Tunnels: s.Tunnels,
 	})
 	if err != nil {
 		return nil, &SettingError{"routes", err}

@@ -123,7 +123,7 @@ func reloadOnHangup(ctx context.Context, hup <-chan os.Signal, svc *service.Serv
 // shutdown stops serving in order: readiness fails first, then (after
 // SIGTERM) the service keeps serving for shutdown_delay while load balancers
 // take it out of rotation, then the listener closes and in-flight requests
-// get shutdown_timeout to finish. A second signal ends the delay at once.
+// get shutdown_timeout to finish, WebSocket tunnels too. A second signal ends the delay at once.
 func shutdown(svc *service.Service, cfg config.Config, sig os.Signal, signals <-chan os.Signal, log *slog.Logger) {
 	svc.API.StartDraining()
 	if svc.ExtAuthz != nil {
@@ -150,4 +150,7 @@ func shutdown(svc *service.Service, cfg config.Config, sig os.Signal, signals <-
 		log.Warn("shutdown did not finish draining", "err", err)
 	}
 	ext.Wait()
+	// WebSocket tunnels are no requests in flight: they may run to the end
+	// of shutdown_timeout too, and are then closed (close code 1001).
+	svc.Tunnels.Shutdown(drain)
 }
