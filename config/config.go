@@ -33,6 +33,14 @@ const (
 	// §3.2: a key of at least the hash output size).
 	MinJWTSecretBytes = 32
 
+	// DefaultIdentityAudience is the default aud of identity assertions.
+	DefaultIdentityAudience = "zectre-upstream"
+	// DefaultIdentityTTL, MinIdentityTTL and MaxIdentityTTL bound
+	// identity_ttl.
+	DefaultIdentityTTL = Duration(60 * time.Second)
+	MinIdentityTTL     = Duration(10 * time.Second)
+	MaxIdentityTTL     = Duration(10 * time.Minute)
+
 	// DefaultUpstreamTimeout bounds each step of an upstream exchange:
 	// connecting, each write of the request and each read of the response
 	// (an idle bound, so a long download that keeps moving is not cut).
@@ -189,6 +197,24 @@ type Config struct {
 	// DataDir is where the embedded default keeps its files (SQLite database,
 	// generated JWT secret). Default DefaultDataDir ("./data").
 	DataDir string `toml:"data_dir" env:"ZECTRE_AUTH_DATA_DIR"`
+	// IdentityAssertion adds X-Zectre-Identity, an EdDSA JWT of the caller,
+	// to every forwarded request with an identified caller, to forward-auth
+	// 200 answers and to ext_authz OK answers. Default false.
+	IdentityAssertion bool `toml:"identity_assertion"`
+	// IdentityAudience is the assertion's aud. Default
+	// DefaultIdentityAudience ("zectre-upstream").
+	IdentityAudience string `toml:"identity_audience" env:"ZECTRE_AUTH_IDENTITY_AUDIENCE"`
+	// IdentityTTL is the assertion's lifetime, MinIdentityTTL to
+	// MaxIdentityTTL. Default DefaultIdentityTTL (60 s).
+	IdentityTTL Duration `toml:"identity_ttl" env:"ZECTRE_AUTH_IDENTITY_TTL"`
+	// IdentityKeyFile is the Ed25519 signing key (PKCS#8 PEM). Default
+	// empty: generated once in DataDir (SQLite only; with Postgres every
+	// replica must sign alike, so it is required).
+	IdentityKeyFile string `toml:"identity_key_file" env:"ZECTRE_AUTH_IDENTITY_KEY_FILE"`
+	// IdentityPreviousKeyFiles are keys (PKCS#8 PEM) whose public halves are
+	// published but never used to sign, so that a key can be rotated
+	// without a failed check. Default none.
+	IdentityPreviousKeyFiles []string `toml:"identity_previous_key_files"`
 	// DefaultAuth applies to requests no route matches. Default AuthOptional.
 	DefaultAuth AuthMode `toml:"default_auth"`
 	// TrustedProxies are CIDRs (or bare IPs) whose X-Forwarded-* and
@@ -284,6 +310,9 @@ func Default() Config {
 		ShutdownDelay:   DefaultShutdownDelay,
 		ShutdownTimeout: DefaultShutdownTimeout,
 		RedisPrefix:     DefaultRedisPrefix,
+
+		IdentityAudience: DefaultIdentityAudience,
+		IdentityTTL:      DefaultIdentityTTL,
 
 		MaxHeaderBytes:       DefaultMaxHeaderBytes,
 		MaxBodyBytes:         DefaultMaxBodyBytes,

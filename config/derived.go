@@ -69,6 +69,16 @@ func (c Config) AuthURLBase() string {
 	return scheme + "://localhost:" + strconv.Itoa(port)
 }
 
+// PublicBase is the service's own external base URL without a trailing
+// slash: PublicURL if set, else http://localhost:<port of Listen> (https
+// with TLS). It is the iss of identity assertions.
+func (c Config) PublicBase() string {
+	if c.PublicURL != "" {
+		return strings.TrimRight(c.PublicURL, "/")
+	}
+	return Config{Listen: c.Listen, TLSCertFile: c.TLSCertFile, TLSKeyFile: c.TLSKeyFile}.AuthURLBase()
+}
+
 // String prints the configuration with the JWT secret and URL passwords
 // masked, so that logging a Config never leaks a credential.
 func (c Config) String() string {

@@ -33,6 +33,7 @@ func (c Config) Validate() error {
 		v.add("redis_prefix", "must be 1 to 64 printable ASCII characters without spaces")
 	}
 	v.jwtSecret()
+	v.identity()
 	v.httpURL("upstream", c.Upstream, true)
 	if c.ShutdownDelay < 0 || c.ShutdownDelay > Duration(10*time.Minute) {
 		v.add("shutdown_delay", "must be between 0s and 10m")
@@ -191,6 +192,25 @@ func (v *validator) jwtSecret() {
 			v.c.name("database_url"), MinJWTSecretBytes)
 	case n > 0 && n < MinJWTSecretBytes:
 		v.add(key, "must be at least %d bytes", MinJWTSecretBytes)
+	}
+}
+
+func (v *validator) identity() {
+	c := v.c
+	if c.IdentityTTL < MinIdentityTTL || c.IdentityTTL > MaxIdentityTTL {
+		v.add("identity_ttl", "must be between %s and %s", MinIdentityTTL.Std(), MaxIdentityTTL.Std())
+	}
+	if strings.TrimSpace(c.IdentityAudience) == "" {
+		v.add("identity_audience", "must not be empty")
+	}
+	if c.IdentityAssertion && c.IdentityKeyFile == "" && c.IsPostgres() {
+		v.add("identity_key_file", "required when identity_assertion is on and %s is postgres, so that every replica signs alike",
+			v.c.name("database_url"))
+	}
+	for i, f := range c.IdentityPreviousKeyFiles {
+		if f == "" {
+			v.add(fmt.Sprintf("identity_previous_key_files[%d]", i), "must not be empty")
+		}
 	}
 }
 

@@ -84,6 +84,24 @@ func TestValidate(t *testing.T) {
 		{"short secret", func(c *Config) { c.JWTSecret = secret32[:31] },
 			[]string{"jwt_secret"}, "jwt_secret: must be at least 32 bytes"},
 		{"32-byte secret", func(c *Config) { c.JWTSecret = secret32 }, nil, ""},
+		{"identity on, generated key", func(c *Config) { c.IdentityAssertion = true }, nil, ""},
+		{"identity on, postgres without key file", func(c *Config) {
+			c.IdentityAssertion, c.DatabaseURL, c.JWTSecret = true, "postgres://app@db/auth", secret32
+		}, []string{"identity_key_file"}, "identity_key_file: required when identity_assertion is on and database_url is postgres"},
+		{"identity on, postgres with key file", func(c *Config) {
+			c.IdentityAssertion, c.DatabaseURL, c.JWTSecret, c.IdentityKeyFile = true, "postgres://app@db/auth", secret32, "/k.pem"
+		}, nil, ""},
+		{"identity off, postgres without key file", func(c *Config) {
+			c.DatabaseURL, c.JWTSecret = "postgres://app@db/auth", secret32
+		}, nil, ""},
+		{"identity ttl bounds", func(c *Config) { c.IdentityTTL = Duration(10 * time.Second) }, nil, ""},
+		{"identity ttl too short", func(c *Config) { c.IdentityTTL = Duration(9 * time.Second) },
+			[]string{"identity_ttl"}, "identity_ttl: must be between 10s and 10m0s"},
+		{"identity ttl too long", func(c *Config) { c.IdentityTTL = Duration(11 * time.Minute) },
+			[]string{"identity_ttl"}, "between"},
+		{"identity audience empty", func(c *Config) { c.IdentityAudience = " " }, []string{"identity_audience"}, "must not be empty"},
+		{"identity previous key empty", func(c *Config) { c.IdentityPreviousKeyFiles = []string{"/a.pem", ""} },
+			[]string{"identity_previous_key_files[1]"}, "must not be empty"},
 		{"postgres without database name", func(c *Config) {
 			c.DatabaseURL, c.JWTSecret = "postgres://app:hunter2@db:5432/", secret32
 		}, []string{"database_url"}, "missing the database name"},

@@ -54,6 +54,10 @@ type API struct {
 	// MaxBodyBytes caps a request body of the API (config max_body_bytes);
 	// more is 413 PAYLOAD_TOO_LARGE. 0 means MaxBodySize.
 	MaxBodyBytes int
+	// IdentityJWKS is the JWKS of the identity assertions, served at
+	// JWKSPath; nil (assertions off): the path is not the service's and
+	// goes through the edge like any other.
+	IdentityJWKS []byte
 
 	draining atomic.Bool // set by StartDraining: /readyz answers 503
 }
@@ -104,6 +108,10 @@ func (a *API) register(r *router.Router) {
 	}
 	// Health checks and the login page also answer HEAD (the same answer
 	// without its body): some probes and link checkers send it.
+	if a.IdentityJWKS != nil {
+		r.GET(JWKSPath, a.handle(a.jwks))
+		r.HEAD(JWKSPath, a.handle(a.jwks))
+	}
 	r.GET("/healthz", a.handle(a.healthz))
 	r.HEAD("/healthz", a.handle(a.healthz))
 	r.GET("/readyz", a.handle(a.readyz))

@@ -73,6 +73,7 @@ func (h *Handler) Check(r *CheckRequest, res *CheckResult) error {
 	res.Set = res.Set[:0]
 	if d.authed {
 		setIdentity((*collect)(res), &d.user, s, false)
+		h.setAssertion((*collect)(res), &d.user, false)
 	}
 	res.Remove = res.Remove[:0]
 	for _, hl := range r.Headers {

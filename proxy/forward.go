@@ -125,6 +125,7 @@ func (h *Handler) upstreamRequest(rc *fasthttp.RequestCtx, ex *exchange, up *ups
 	buildRequest(&req.Header, &rc.Request.Header, trusted, cred, s) // HTTP/1.1 whatever the client spoke: keep-alive and chunked upstream
 	if d.authed {
 		setIdentity(&req.Header, &d.user, s, false)
+		h.setAssertion(&req.Header, &d.user, false)
 	}
 	req.Header.SetBytesV(HeaderRequestID, s.id)
 	setForwarded(rc, &req.Header, trusted, s)

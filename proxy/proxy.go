@@ -75,6 +75,9 @@ type Options struct {
 	// builds (a reload keeps them); nil: WebSocket upgrades are stripped
 	// like every other upgrade and never tunnel.
 	Tunnels *Tunnels
+	// Identity mints the X-Zectre-Identity assertion of every identified
+	// caller (config identity_assertion); nil: no assertion is sent.
+	Identity Asserter
 }
 
 // Handler is the edge. Serve and Verify are safe for concurrent use.
@@ -87,6 +90,7 @@ type Handler struct {
 	timeout  time.Duration
 	maxBody  int64 // Options.MaxBodyBytes; 0: no limit
 	tunnels  *Tunnels
+	identity Asserter // nil: assertions off
 }
 
 // New compiles the rules and sets up one pooled client per distinct
@@ -111,7 +115,7 @@ func New(o Options) (*Handler, error) {
 	h := &Handler{
 		rules: rules, resolver: o.Resolver, trust: trust(append([]netip.Prefix(nil), o.Trusted...)),
 		audit: o.Audit, timeout: o.Timeout, maxBody: int64(max(o.MaxBodyBytes, 0)),
-		tunnels: o.Tunnels,
+		tunnels: o.Tunnels, identity: o.Identity,
 	}
 	byURL := map[string]*upstream{}
 	for _, rt := range rules.Routes() {

@@ -62,6 +62,7 @@ func (h *Handler) Verify(rc *fasthttp.RequestCtx, path string) error {
 		u = &d.user
 	}
 	setIdentity(&rc.Response.Header, u, s, true)
+	h.setAssertion(&rc.Response.Header, u, true)
 	rc.SetStatusCode(fasthttp.StatusOK)
 	rc.Response.ResetBody()
 	return nil

@@ -30,6 +30,7 @@ import (
 	"github.com/zectre/zectre-auth/config"
 	"github.com/zectre/zectre-auth/extauthz"
 	"github.com/zectre/zectre-auth/handlers"
+	"github.com/zectre/zectre-auth/identity"
 	"github.com/zectre/zectre-auth/metrics"
 	"github.com/zectre/zectre-auth/proxy"
 	"github.com/zectre/zectre-auth/store"
@@ -81,6 +82,9 @@ type Service struct {
 	ExtAuthz *extauthz.Server
 	// Tunnels are the WebSocket tunnels of every edge the service builds.
 	Tunnels *proxy.Tunnels
+	// Identity signs the X-Zectre-Identity assertions of every edge the
+	// service builds; nil when identity_assertion is off.
+	Identity *identity.Signer
 
 	usage     *cache.Usage
 	tls       *tlsfiles.Pair // nil: cleartext
@@ -159,6 +163,9 @@ func New(ctx context.Context, cfg config.Config, o Options) (_ *Service, err err
 	if err != nil {
 		return nil, &SettingError{secretKey, err}
 	}
+	if s.Identity, err = openIdentity(cfg); err != nil {
+		return nil, err
+	}
 	passwords, err := authn.NewPasswords(o.Passwords, cfg.Limits.MaxConcurrentHashes)
 	if err != nil {
 		return nil, err
@@ -190,6 +197,9 @@ func New(ctx context.Context, cfg config.Config, o Options) (_ *Service, err err
 		// The built-in login page stands in for a dashboard.
 		ServeCLIPage: cfg.DashboardURL == "",
 		MaxBodyBytes: cfg.MaxBodyBytes,
+	}
+	if s.Identity != nil {
+		s.API.IdentityJWKS = s.Identity.JWKS()
 	}
 	edge, err := s.NewEdge(cfg)
 	if err != nil {
@@ -249,11 +259,15 @@ func (s *Service) resolver(ctx context.Context, cfg config.Config, st *cache.Sto
 // pools. proxy.New refuses only what Validate cannot check (an upstream's
 // base path), named "routes".
 func (s *Service) NewEdge(cfg config.Config) (*proxy.Handler, error) {
+	var asserter proxy.Asserter // a nil *identity.Signer must stay a nil interface
+	if s.Identity != nil {
+		asserter = s.Identity
+	}
 	edge, err := proxy.New(proxy.Options{
 		Routes: cfg.Routes, Upstream: cfg.Upstream, DefaultAuth: cfg.DefaultAuth,
 		Trusted: cfg.TrustedPrefixes(), Resolver: s.API.Resolver, Audit: s.Audit,
 		Timeout: cfg.UpstreamTimeout.Std(), Observer: s.Metrics.Proxy(), MaxBodyBytes: cfg.MaxProxyBodyBytes,
-		Tunnels: s.Tunnels,
+		Tunnels: s.Tunnels, Identity: asserter,
 	})
 	if err != nil {
 		return nil, &SettingError{"routes", err}
