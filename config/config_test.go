@@ -281,6 +281,9 @@ func TestEnvNames(t *testing.T) {
 		{"ZECTRE_AUTH_DASHBOARD_URL", "https://dash.example", func(c Config) string { return c.DashboardURL }},
 		{"ZECTRE_AUTH_PUBLIC_URL", "https://auth.example", func(c Config) string { return c.PublicURL }},
 		{"ZECTRE_AUTH_DATA_DIR", "/tmp/zz", func(c Config) string { return c.DataDir }},
+		{"ZECTRE_AUTH_IDENTITY_AUDIENCE", "orders", func(c Config) string { return c.IdentityAudience }},
+		{"ZECTRE_AUTH_IDENTITY_TTL", "2m0s", func(c Config) string { return c.IdentityTTL.Std().String() }},
+		{"ZECTRE_AUTH_IDENTITY_KEY_FILE", "/k.pem", func(c Config) string { return c.IdentityKeyFile }},
 	} {
 		t.Run(tc.env, func(t *testing.T) {
 			c, err := Load(writeFile(t, "listen = \":5\"\n[auth]\njwt_expected_iss = \"f\""), envOf(map[string]string{tc.env: tc.value}))
