@@ -99,7 +99,10 @@ upstream = %q
 	})
 	t.Logf("stalled upstream: %d connections accepted, %d closed by zectre-auth", stalled.accepted.Load(), stalled.closed.Load())
 	client.CloseIdleConnections()
-	afterFDs, afterGoroutines := s.settled(fds+2, goroutines+4, 15*time.Second)
+	// A few goroutines may linger while the server's idle workers and the
+	// runtime's pollers wind down, more on a loaded machine; a leak grows
+	// with the bursts (hundreds of requests), far past this slack.
+	afterFDs, afterGoroutines := s.settled(fds+2, goroutines+8, 15*time.Second)
 	t.Logf("after the bursts: %d open file descriptors, %d goroutines", afterFDs, afterGoroutines)
 
 	app.start()
