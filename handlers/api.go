@@ -99,6 +99,7 @@ func (a *API) register(r *router.Router) {
 	r.GET("/api/v1/api-keys", a.handle(a.authed(a.needScope(authn.ScopeAll, a.listKeys))))
 	r.POST("/api/v1/api-keys", a.handle(a.authed(a.needScope(authn.ScopeAll, a.createKey))))
 	r.DELETE("/api/v1/api-keys/{id}", a.handle(a.authed(a.needScope(authn.ScopeAll, a.deleteKey))))
+	r.POST("/api/v1/api-keys/{id}/roll", a.handle(a.authed(a.needScope(authn.ScopeAll, a.rollKey))))
 	if a.ServeCLIPage {
 		a.registerCLIPage(r)
 	}
