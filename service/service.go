@@ -32,6 +32,7 @@ import (
 	"github.com/zectre/zectre-auth/handlers"
 	"github.com/zectre/zectre-auth/metrics"
 	"github.com/zectre/zectre-auth/proxy"
+	"github.com/zectre/zectre-auth/secretscan"
 	"github.com/zectre/zectre-auth/store"
 	"github.com/zectre/zectre-auth/tlsfiles"
 )
@@ -190,6 +191,9 @@ func New(ctx context.Context, cfg config.Config, o Options) (_ *Service, err err
 		// The built-in login page stands in for a dashboard.
 		ServeCLIPage: cfg.DashboardURL == "",
 		MaxBodyBytes: cfg.MaxBodyBytes,
+	}
+	if cfg.SecretScanningKeysURL != "" {
+		s.API.SecretScanning = secretscan.NewVerifier(cfg.SecretScanningKeysURL, nil)
 	}
 	edge, err := s.NewEdge(cfg)
 	if err != nil {
