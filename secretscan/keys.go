@@ -45,6 +45,10 @@ type Verifier struct {
 	mu        sync.Mutex
 	keys      map[string]*ecdsa.PublicKey
 	lastFetch time.Time // zero: never fetched
+	// fetchErr is the last fetch's failure: until the next fetch may run,
+	// an unknown key is "cannot tell" (ErrFetch, the scanner retries), not
+	// "forged".
+	fetchErr error
 }
 
 // NewVerifier returns a verifier for the keys document at url. now may be
@@ -88,7 +92,8 @@ func (v *Verifier) Verify(ctx context.Context, identifier, signature string, bod
 
 // key returns the key named identifier, fetching the document when it is
 // not known and the last fetch is older than refetchInterval. A failed
-// fetch keeps the keys already known.
+// fetch keeps the keys already known. The lock is held during a fetch:
+// reports are rare, and one fetch at a time is the point.
 func (v *Verifier) key(ctx context.Context, identifier string) (*ecdsa.PublicKey, error) {
 	v.mu.Lock()
 	defer v.mu.Unlock()
@@ -96,10 +101,14 @@ func (v *Verifier) key(ctx context.Context, identifier string) (*ecdsa.PublicKey
 		return k, nil
 	}
 	if !v.lastFetch.IsZero() && v.now().Sub(v.lastFetch) < refetchInterval {
+		if v.fetchErr != nil {
+			return nil, v.fetchErr
+		}
 		return nil, ErrSignature
 	}
 	v.lastFetch = v.now()
 	keys, err := v.fetch(ctx)
+	v.fetchErr = err
 	if err != nil {
 		return nil, err
 	}

@@ -44,8 +44,12 @@ func TestFetchRefusals(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			v := secretscan.NewVerifier(tc.url, nil)
-			if err := v.Verify(context.Background(), "k", sig, body); !errors.Is(err, tc.want) {
-				t.Fatalf("Verify: %v, want %v", err, tc.want)
+			// The second call, within the minute, fetches nothing and
+			// answers alike: a failed fetch is not a forged report.
+			for range 2 {
+				if err := v.Verify(context.Background(), "k", sig, body); !errors.Is(err, tc.want) {
+					t.Fatalf("Verify: %v, want %v", err, tc.want)
+				}
 			}
 		})
 	}
