@@ -4,9 +4,10 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
-	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptest"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -150,8 +151,6 @@ func TestSecretScanning(t *testing.T) {
 		for _, bad := range []string{`{"token":"x"}`, `[{"token":1}]`, `not json`} {
 			expect(t, report(s, []byte(bad), "key-1", signer.Sign(t, []byte(bad))), 400, "INVALID_JSON")
 		}
-		big := []byte(fmt.Sprintf(`[{"token":"%s"}]`, strings.Repeat("a", 2<<20)))
-		expect(t, report(s, big, "key-1", signer.Sign(t, big)), 413, "PAYLOAD_TOO_LARGE")
 	})
 }
 
@@ -160,4 +159,44 @@ func TestSecretScanning(t *testing.T) {
 func TestSecretScanningOff(t *testing.T) {
 	s := startService(t, storeURLForOneStore(t), testPolicy())
 	expect(t, report(s, leakBody("x"), "key-1", "c2ln"), 404, "NOT_FOUND")
+}
+
+// TestSecretScanningKeysUnavailable: while the keys document cannot be
+// fetched a report is 503, to be sent again, and revokes nothing.
+func TestSecretScanningKeysUnavailable(t *testing.T) {
+	signer := secretscantest.NewSigner(t, "key-1")
+	down := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(503) }))
+	defer down.Close()
+	clk := &clock{t: time.Now().UTC()}
+	api := newTestAPI(t, storeURLForOneStore(t), testPolicy(), testParams, clk.Now)
+	api.SecretScanning = secretscan.NewVerifier(down.URL, clk.Now)
+	s := serveAPI(t, api, clk)
+	token := s.signupLogin("unavailable@example.com")
+	key, _ := s.createKey(token, map[string]any{"name": "k"})
+	body := leakBody(key)
+	for range 2 {
+		expect(t, report(s, body, "key-1", signer.Sign(t, body)), 503, "SERVICE_UNAVAILABLE")
+	}
+	expect(t, s.do("GET", "/api/v1/user", nil, "X-API-Key", key), 200, "")
+}
+
+// TestSecretScanningBodyLimit: a report is held to the API's body limit,
+// before any signature check.
+func TestSecretScanningBodyLimit(t *testing.T) {
+	signer := secretscantest.NewSigner(t, "key-1")
+	doc := secretscantest.Serve(t, signer)
+	clk := &clock{t: time.Now().UTC()}
+	api := newTestAPI(t, storeURLForOneStore(t), testPolicy(), testParams, clk.Now)
+	api.SecretScanning = secretscan.NewVerifier(doc.URL, clk.Now)
+	s := serveAPI(t, api, clk)
+	big := `[{"token":"` + strings.Repeat("a", 1<<20) + `"}]`
+	raw := "POST /api/v1/secret-scanning/github HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n" +
+		"Github-Public-Key-Identifier: key-1\r\nGithub-Public-Key-Signature: " + signer.Sign(t, []byte(big)) + "\r\n" +
+		"Content-Length: " + strconv.Itoa(len(big)) + "\r\n\r\n" + big
+	if status, body := rawExchange(t, s.base, raw); status != 413 || !strings.Contains(body, `"PAYLOAD_TOO_LARGE"`) {
+		t.Fatalf("oversize report: %d %s", status, body)
+	}
+	if doc.Fetches.Load() != 0 {
+		t.Fatal("an oversize report fetched the keys document")
+	}
 }
