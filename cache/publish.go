@@ -204,3 +204,16 @@ func (s *Store) republishUser(ctx context.Context, id string) error {
 	s.front.evictUser(id)
 	return s.redisPut(ctx, s.userName(id), e.redisValue(), s.redisTTL(e.found))
 }
+
+// RollAPIKey rolls the key and publishes both: the new key, and the old one
+// with its shortened expiry, so that every replica stops it when the grace
+// period ends.
+func (s *Store) RollAPIKey(ctx context.Context, userID, keyID string, graceEnd time.Time, next func(store.APIKey) store.APIKey) (store.APIKey, store.APIKey, error) {
+	old, created, err := s.Store.RollAPIKey(ctx, userID, keyID, graceEnd, next)
+	if err != nil {
+		return old, created, err
+	}
+	s.keyChanged(ctx, created.Digest, newKeyEntry(created, true))
+	s.keyChanged(ctx, old.Digest, newKeyEntry(old, true))
+	return old, created, nil
+}

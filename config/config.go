@@ -191,6 +191,10 @@ type Config struct {
 	// DashboardURL is the base of auth_url in the CLI flow. Default empty:
 	// the service serves /auth/cli itself under PublicURL.
 	DashboardURL string `toml:"dashboard_url" env:"ZECTRE_AUTH_DASHBOARD_URL"`
+	// SecretScanningKeysURL is the public-keys document that signs leak
+	// reports (GitHub's secret scanning partner program). Default empty:
+	// POST /api/v1/secret-scanning/github answers 404.
+	SecretScanningKeysURL string `toml:"secret_scanning_keys_url" env:"ZECTRE_AUTH_SECRET_SCANNING_KEYS_URL"`
 	// PublicURL is the service's own external base URL. Default empty,
 	// meaning http://localhost:<port of Listen> (see AuthURLBase).
 	PublicURL string `toml:"public_url" env:"ZECTRE_AUTH_PUBLIC_URL"`

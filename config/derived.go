@@ -94,6 +94,7 @@ func (c Config) String() string {
 	r.DashboardURL = redactURL(r.DashboardURL)
 	r.PublicURL = redactURL(r.PublicURL)
 	r.Auth.CatalogJWKSURL = redactURL(r.Auth.CatalogJWKSURL)
+	r.SecretScanningKeysURL = redactURL(r.SecretScanningKeysURL)
 	r.Routes = append([]Route(nil), r.Routes...)
 	for i := range r.Routes {
 		r.Routes[i].Upstream = redactURL(r.Routes[i].Upstream)
@@ -159,7 +160,7 @@ func (c Config) DatabaseName() string {
 // the passwords of the URLs, and those URLs themselves), so that an error
 // of a library that quotes what it was given can be printed.
 func (c Config) Scrub(s string) string {
-	urls := []string{c.DatabaseURL, c.RedisURL, c.Upstream, c.DashboardURL, c.PublicURL, c.Auth.CatalogJWKSURL}
+	urls := []string{c.DatabaseURL, c.RedisURL, c.Upstream, c.DashboardURL, c.PublicURL, c.Auth.CatalogJWKSURL, c.SecretScanningKeysURL}
 	for _, r := range c.Routes {
 		urls = append(urls, r.Upstream)
 	}

@@ -57,6 +57,7 @@ func (c Config) Validate() error {
 		}
 	}
 	v.httpURL("auth.catalog_jwks_url", c.Auth.CatalogJWKSURL, false)
+	v.httpURL("secret_scanning_keys_url", c.SecretScanningKeysURL, false)
 	v.limits()
 	for i, r := range c.Routes {
 		v.route(i, r)

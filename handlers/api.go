@@ -20,6 +20,7 @@ import (
 	"github.com/zectre/zectre-auth/authn"
 	"github.com/zectre/zectre-auth/config"
 	"github.com/zectre/zectre-auth/proxy"
+	"github.com/zectre/zectre-auth/secretscan"
 	"github.com/zectre/zectre-auth/store"
 )
 
@@ -58,6 +59,9 @@ type API struct {
 	// JWKSPath; nil (assertions off): the path is not the service's and
 	// goes through the edge like any other.
 	IdentityJWKS []byte
+	// SecretScanning verifies leak reports (config secret_scanning_keys_url);
+	// nil: POST /api/v1/secret-scanning/github answers 404.
+	SecretScanning *secretscan.Verifier
 
 	draining atomic.Bool // set by StartDraining: /readyz answers 503
 }
@@ -103,6 +107,8 @@ func (a *API) register(r *router.Router) {
 	r.GET("/api/v1/api-keys", a.handle(a.authed(a.needScope(authn.ScopeAll, a.listKeys))))
 	r.POST("/api/v1/api-keys", a.handle(a.authed(a.needScope(authn.ScopeAll, a.createKey))))
 	r.DELETE("/api/v1/api-keys/{id}", a.handle(a.authed(a.needScope(authn.ScopeAll, a.deleteKey))))
+	r.POST("/api/v1/secret-scanning/github", a.handle(a.secretScanningGitHub))
+	r.POST("/api/v1/api-keys/{id}/roll", a.handle(a.authed(a.needScope(authn.ScopeAll, a.rollKey))))
 	if a.ServeCLIPage {
 		a.registerCLIPage(r)
 	}

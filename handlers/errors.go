@@ -11,6 +11,7 @@ import (
 	"github.com/valyala/fasthttp"
 	"github.com/zectre/zectre-auth/authn"
 	"github.com/zectre/zectre-auth/proxy"
+	"github.com/zectre/zectre-auth/secretscan"
 	"github.com/zectre/zectre-auth/store"
 )
 
@@ -129,6 +130,10 @@ func toError(err error) *Error {
 		return errCodeExpired.wrap(err)
 	case errors.Is(err, store.ErrEmailExists):
 		return &Error{Status: 409, Code: "EMAIL_EXISTS", Message: "This email is already registered.", Err: err}
+	case errors.Is(err, secretscan.ErrSignature):
+		return &Error{Status: 401, Code: "INVALID_SIGNATURE", Message: "The report's signature does not verify with a known key.", Err: err}
+	case errors.Is(err, secretscan.ErrFetch):
+		return &Error{Status: 503, Code: "SERVICE_UNAVAILABLE", Message: "The keys that sign reports cannot be fetched; try again shortly.", Err: err}
 	case errors.Is(err, store.ErrUnavailable):
 		return &Error{Status: 503, Code: "SERVICE_UNAVAILABLE", Message: "A backing store is unavailable; try again shortly.", Err: err}
 	case errors.Is(err, proxy.ErrBadPath):

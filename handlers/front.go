@@ -41,7 +41,7 @@ func (c Class) String() string {
 // ownNamespaces are the path trees of the Authentication API: every path in
 // them is answered by the service (JSON 404/405 for unknown ones), never
 // forwarded.
-var ownNamespaces = []string{"/api/v1/auth", "/api/v1/user", "/api/v1/api-keys"}
+var ownNamespaces = []string{"/api/v1/auth", "/api/v1/user", "/api/v1/api-keys", "/api/v1/secret-scanning"}
 
 // healthPaths are the health checks; cliPagePath the built-in login page
 // and its assets (when it is served).

@@ -33,6 +33,7 @@ import (
 	"github.com/zectre/zectre-auth/identity"
 	"github.com/zectre/zectre-auth/metrics"
 	"github.com/zectre/zectre-auth/proxy"
+	"github.com/zectre/zectre-auth/secretscan"
 	"github.com/zectre/zectre-auth/store"
 	"github.com/zectre/zectre-auth/tlsfiles"
 )
@@ -200,6 +201,9 @@ func New(ctx context.Context, cfg config.Config, o Options) (_ *Service, err err
 	}
 	if s.Identity != nil {
 		s.API.IdentityJWKS = s.Identity.JWKS()
+	}
+	if cfg.SecretScanningKeysURL != "" {
+		s.API.SecretScanning = secretscan.NewVerifier(cfg.SecretScanningKeysURL, nil)
 	}
 	edge, err := s.NewEdge(cfg)
 	if err != nil {

@@ -115,6 +115,13 @@ type Store interface {
 	// DeleteAPIKey deletes a key only if it belongs to userID; otherwise
 	// ErrNotFound. It returns the deleted key.
 	DeleteAPIKey(ctx context.Context, userID, keyID string) (APIKey, error)
+	// RollAPIKey replaces a key of userID, atomically: next(old) builds the
+	// new key from the old one, which is inserted, and the old key's
+	// expires_at becomes graceEnd, or stays earlier if it already expired
+	// sooner (a roll never lengthens a key's life). A key that is not
+	// userID's is ErrNotFound and nothing changes. It returns both keys as
+	// stored.
+	RollAPIKey(ctx context.Context, userID, keyID string, graceEnd time.Time, next func(old APIKey) APIKey) (old, created APIKey, err error)
 	// TouchAPIKeys records last use times, in one batch. Unknown ids are ignored.
 	TouchAPIKeys(ctx context.Context, used map[string]time.Time) error
 

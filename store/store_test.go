@@ -164,6 +164,7 @@ func runConformance(t *testing.T, open func(t *testing.T) store.Store) {
 		{"UpdateUsers", testUpdateUsers},
 		{"APIKeys", testAPIKeys},
 		{"DeleteAPIKey", testDeleteAPIKey},
+		{"RollAPIKey", testRollAPIKey},
 		{"TouchAPIKeys", testTouchAPIKeys},
 		{"CLISessionLifecycle", testCLILifecycle},
 		{"CLISessionExpired", testCLIExpired},

@@ -21,6 +21,8 @@ commands:
   users disable|enable EMAIL turn an account off or on
   users promote|demote EMAIL grant or take away admin
                              (in an existing, migrated database only)
+  keys check KEY|-           say, offline, whether KEY (or the line on
+                             stdin) is a well-formed API key: exit 0 or 1
   version                    print the version
   help, -h, --help           print this help
 
@@ -59,6 +61,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return migrate(args, stdout, stderr)
 	case "users":
 		return users(args, stdout, stderr)
+	case "keys":
+		return keys(args, os.Stdin, stdout, stderr)
 	case "login":
 		return client.Login(version, args, stdout, stderr)
 	case "whoami":
