@@ -34,3 +34,32 @@ func TestRevokeSessions(t *testing.T) {
 		expect(t, s.do("GET", "/api/v1/user", nil, "Authorization", "Bearer "+fresh), 200, "")
 	})
 }
+
+// TestChangePassword: wrong, weak and missing passwords, then a change that
+// answers with a fresh token and revokes the older ones.
+func TestChangePassword(t *testing.T) {
+	stores(t, func(t *testing.T, url string) {
+		s := startService(t, url, testPolicy())
+		token := s.signupLogin("paula@example.com")
+		auth := []string{"Authorization", "Bearer " + token}
+		key, _ := s.createKey(token, map[string]any{"name": "all", "scopes": []string{"*"}})
+
+		expect(t, s.do("POST", "/api/v1/auth/password", map[string]any{"current_password": testPassword}, auth...), 400, "VALIDATION_ERROR")
+		expect(t, s.do("POST", "/api/v1/auth/password", map[string]any{"current_password": "wrong-password", "new_password": "a-new-password"}, auth...), 401, "INVALID_CREDENTIALS")
+		expect(t, s.do("POST", "/api/v1/auth/password", map[string]any{"current_password": testPassword, "new_password": "short"}, auth...), 400, "WEAK_PASSWORD")
+		expect(t, s.do("POST", "/api/v1/auth/password", map[string]any{"current_password": testPassword, "new_password": "a-new-password"}), 401, "UNAUTHORIZED")
+		expect(t, s.do("GET", "/api/v1/user", nil, auth...), 200, "")
+
+		r := s.do("POST", "/api/v1/auth/password", map[string]any{"current_password": testPassword, "new_password": "a-new-password"}, auth...)
+		expect(t, r, 200, "")
+		fresh := r.str("token")
+		if fresh == "" || r.str("expires_at") == "" {
+			t.Fatalf("answer not like a login: %s", r.raw)
+		}
+		expect(t, s.do("GET", "/api/v1/user", nil, auth...), 401, "INVALID_TOKEN")
+		expect(t, s.do("GET", "/api/v1/user", nil, "Authorization", "Bearer "+fresh), 200, "")
+		expect(t, s.do("GET", "/api/v1/user", nil, "X-API-Key", key), 200, "")
+		expect(t, s.do("POST", "/api/v1/auth/login", map[string]any{"email": "paula@example.com", "password": testPassword}), 401, "INVALID_CREDENTIALS")
+		expect(t, s.do("POST", "/api/v1/auth/login", map[string]any{"email": "paula@example.com", "password": "a-new-password"}), 200, "")
+	})
+}
