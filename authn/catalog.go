@@ -168,8 +168,8 @@ func (a *CatalogAuthenticator) Authenticate(ctx context.Context, c Credentials) 
 	if tok == "" || strings.HasPrefix(tok, KeyPrefix) {
 		return AuthUser{}, ErrNotResponsible
 	}
-	if id, ok := a.cache.get(tok, MethodCatalogJWT); ok {
-		u, err := activeUser(ctx, a.users, id, ErrInvalidToken)
+	if e, ok := a.cache.lookup(tok, MethodCatalogJWT); ok {
+		u, err := tokenUser(ctx, a.users, e.userID, e.iat)
 		if err != nil {
 			return AuthUser{}, err
 		}
@@ -188,9 +188,12 @@ func (a *CatalogAuthenticator) Authenticate(ctx context.Context, c Credentials) 
 	}
 	// The link is settled, so what is cached (the user id) holds even if the
 	// account is disabled now; the status is checked on every request.
-	a.cache.put(tok, MethodCatalogJWT, u.ID, ident.exp)
+	a.cache.putIssued(tok, MethodCatalogJWT, u.ID, ident.iat, ident.exp)
 	if u.Disabled {
 		return AuthUser{}, fmt.Errorf("%w: account disabled", ErrInvalidToken)
+	}
+	if revoked(u, ident.iat) {
+		return AuthUser{}, fmt.Errorf("%w: token revoked", ErrInvalidToken)
 	}
 	return authUser(u, MethodCatalogJWT, "", tokenScopes), nil
 }
@@ -207,7 +210,7 @@ type catalogClaims struct {
 type catalogIdentity struct {
 	issuer, subject, email string
 	name                   *string
-	exp                    time.Time
+	iat, exp               time.Time // iat zero when the token has none
 }
 
 // verify checks a catalog token: length, algorithm pinned to the key its kid
@@ -242,10 +245,14 @@ func identityOf(c *catalogClaims) (catalogIdentity, error) {
 	if !ok {
 		return catalogIdentity{}, errors.New("no valid email claim")
 	}
-	return catalogIdentity{
+	ident := catalogIdentity{
 		issuer: c.Issuer, subject: c.Subject, email: email,
 		name: catalogName(c.Name), exp: c.ExpiresAt.Time, // exp is required by the parser
-	}, nil
+	}
+	if c.IssuedAt != nil {
+		ident.iat = c.IssuedAt.Time
+	}
+	return ident, nil
 }
 
 // linkedUser returns the local user of a catalog identity, creating and

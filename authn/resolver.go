@@ -122,32 +122,29 @@ func (a TokenAuthenticator) Authenticate(ctx context.Context, c Credentials) (Au
 	if tok == "" || strings.HasPrefix(tok, KeyPrefix) {
 		return AuthUser{}, ErrNotResponsible
 	}
-	id, err := a.verify(tok)
+	id, iat, err := a.verify(tok)
 	if err != nil {
 		return AuthUser{}, err
 	}
-	u, err := activeUser(ctx, a.Users, id, ErrInvalidToken)
+	u, err := tokenUser(ctx, a.Users, id, iat)
 	if err != nil {
 		return AuthUser{}, err
 	}
 	return authUser(u, MethodJWT, "", tokenScopes), nil
 }
 
-// verify returns the user id tok was issued to, from the cache when it
-// verified before.
-func (a TokenAuthenticator) verify(tok string) (string, error) {
-	if a.Cache == nil {
-		return a.Tokens.Verify(tok)
+// verify returns the user id tok was issued to and its iat, from the cache
+// when it verified before.
+func (a TokenAuthenticator) verify(tok string) (string, time.Time, error) {
+	if e, ok := a.Cache.lookup(tok, MethodJWT); ok {
+		return e.userID, e.iat, nil
 	}
-	if id, ok := a.Cache.get(tok, MethodJWT); ok {
-		return id, nil
-	}
-	id, exp, err := a.Tokens.verifyExpiry(tok)
+	id, iat, exp, err := a.Tokens.verifyTimes(tok)
 	if err != nil {
-		return "", err
+		return "", time.Time{}, err
 	}
-	a.Cache.put(tok, MethodJWT, id, exp)
-	return id, nil
+	a.Cache.putIssued(tok, MethodJWT, id, iat, exp)
+	return id, iat, nil
 }
 
 // KeyAuthenticator accepts API keys from X-API-Key, or from a bearer token
@@ -213,6 +210,28 @@ func activeUser(ctx context.Context, d Directory, id string, invalid error) (sto
 		return store.User{}, fmt.Errorf("%w: account disabled", invalid)
 	}
 	return u, nil
+}
+
+// tokenUser is activeUser for a bearer token issued at iat: a token issued
+// before the user's revocation time (log out everywhere, a password change)
+// is invalid, and so is one without iat once any was revoked, since nothing
+// shows it is newer. The time comes with the user record every request
+// loads anyway, so the check costs a comparison.
+func tokenUser(ctx context.Context, d Directory, id string, iat time.Time) (store.User, error) {
+	u, err := activeUser(ctx, d, id, ErrInvalidToken)
+	if err != nil {
+		return store.User{}, err
+	}
+	if revoked(u, iat) {
+		return store.User{}, fmt.Errorf("%w: token revoked", ErrInvalidToken)
+	}
+	return u, nil
+}
+
+// revoked reports whether a token of u issued at iat predates u's
+// revocation time (whole seconds, like iat).
+func revoked(u store.User, iat time.Time) bool {
+	return !u.TokensValidAfter.IsZero() && iat.Before(u.TokensValidAfter)
 }
 
 func authUser(u store.User, m Method, keyID string, scopes []string) AuthUser {

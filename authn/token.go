@@ -2,6 +2,7 @@ package authn
 
 import (
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/base64"
 	"errors"
 	"fmt"
@@ -30,22 +31,54 @@ const tokenLeeway = 5 * time.Second
 
 // Tokens issues and verifies the service's own HS256 bearer tokens.
 type Tokens struct {
-	secret []byte
+	secret []byte // signs every new token
+	kid    string // names secret in the header of every new token
+	// byKid holds every secret that verifies (the signing one and the
+	// previous ones) under its kid; all holds them in order for tokens
+	// issued without a kid.
+	byKid  map[string][]byte
+	all    jwt.VerificationKeySet
 	ttl    time.Duration
 	parser *jwt.Parser
 	now    func() time.Time // the verification clock; tests move it
 }
 
-// NewTokens returns Tokens signing with secret (at least 32 bytes) and
-// issuing tokens valid for ttl.
-func NewTokens(secret []byte, ttl time.Duration) (*Tokens, error) {
+// SecretKid names an HS256 secret in a token's kid header without revealing
+// it: the first 8 bytes of its SHA-256, base64url (11 characters). A
+// one-way digest of a secret of at least 32 bytes gives nothing away, and
+// 64 bits keep two configured secrets from sharing a name.
+func SecretKid(secret []byte) string {
+	sum := sha256.Sum256(secret)
+	return base64.RawURLEncoding.EncodeToString(sum[:8])
+}
+
+// NewTokens returns Tokens signing with secret and issuing tokens valid for
+// ttl. Tokens signed with any of previous still verify, so that a secret
+// can be rotated without logging anybody out; each secret is at least 32
+// bytes.
+func NewTokens(secret []byte, ttl time.Duration, previous ...[]byte) (*Tokens, error) {
 	if len(secret) < minSecretLen {
 		return nil, fmt.Errorf("authn: jwt secret must be at least %d bytes, got %d", minSecretLen, len(secret))
 	}
 	if ttl <= 0 {
 		return nil, errors.New("authn: token ttl must be positive")
 	}
-	t := &Tokens{secret: append([]byte(nil), secret...), ttl: ttl, now: time.Now}
+	t := &Tokens{secret: append([]byte(nil), secret...), kid: SecretKid(secret), ttl: ttl, now: time.Now,
+		byKid: map[string][]byte{}}
+	t.byKid[t.kid] = t.secret
+	t.all.Keys = append(t.all.Keys, t.secret)
+	for i, p := range previous {
+		if len(p) < minSecretLen {
+			return nil, fmt.Errorf("authn: previous jwt secret %d must be at least %d bytes, got %d", i, minSecretLen, len(p))
+		}
+		kid := SecretKid(p)
+		if _, dup := t.byKid[kid]; dup {
+			continue // listed twice, or the signing secret again: one is enough
+		}
+		p = append([]byte(nil), p...)
+		t.byKid[kid] = p
+		t.all.Keys = append(t.all.Keys, p)
+	}
 	// One parser, built once: HS256 only, so a token whose header names any
 	// other algorithm (none, RS256 with our secret as "public key", HS512)
 	// is refused before the key is even looked at.
@@ -81,7 +114,9 @@ func (t *Tokens) Issue(userID string, now time.Time) (token string, expiresAt ti
 		ExpiresAt: jwt.NewNumericDate(expiresAt),
 		ID:        base64.RawURLEncoding.EncodeToString(id[:]),
 	}
-	token, err = jwt.NewWithClaims(jwt.SigningMethodHS256, claims).SignedString(t.secret)
+	tok := jwt.NewWithClaims(jwt.SigningMethodHS256, claims)
+	tok.Header["kid"] = t.kid
+	token, err = tok.SignedString(t.secret)
 	if err != nil {
 		return "", time.Time{}, fmt.Errorf("authn: issue token: %w", err)
 	}
@@ -115,12 +150,28 @@ func (t *Tokens) Verify(token string) (userID string, err error) {
 	return claims.Subject, nil
 }
 
-// key hands the parser the HMAC secret. The parser has already refused any
-// algorithm but HS256; the check here keeps that true should the options
-// ever change.
+// errUnknownKid refuses a token naming a secret this service does not hold
+// (retired, or another deployment's): trying the others would only cost time.
+var errUnknownKid = errors.New("kid names no configured secret")
+
+// key hands the parser the HMAC secret the token's kid names, or, for a
+// token without kid (issued before tokens carried one), every secret to try
+// in turn. The parser has already refused any algorithm but HS256; the
+// check here keeps that true should the options ever change.
 func (t *Tokens) key(tok *jwt.Token) (any, error) {
 	if tok.Method != jwt.SigningMethodHS256 {
 		return nil, fmt.Errorf("unexpected signing method %v", tok.Header["alg"])
 	}
-	return t.secret, nil
+	raw, ok := tok.Header["kid"]
+	if !ok {
+		if len(t.all.Keys) == 1 {
+			return t.secret, nil
+		}
+		return t.all, nil
+	}
+	kid, _ := raw.(string)
+	if secret, ok := t.byKid[kid]; ok {
+		return secret, nil
+	}
+	return nil, errUnknownKid
 }

@@ -37,6 +37,7 @@ type TokenCache struct {
 type tokenEntry struct {
 	userID string
 	method Method
+	iat    time.Time // zero when the token has none; checked against the user's revocation time
 	exp    time.Time
 }
 
@@ -61,23 +62,35 @@ func NewTokenCache(size int) *TokenCache {
 // has not expired. The expiry is checked here too, against the same clock as
 // put, so that otter's coarser clock cannot stretch a token's life.
 func (c *TokenCache) get(token string, m Method) (string, bool) {
+	e, ok := c.lookup(token, m)
+	return e.userID, ok
+}
+
+// lookup is get with the whole entry (the token's iat too).
+func (c *TokenCache) lookup(token string, m Method) (tokenEntry, bool) {
 	if c == nil {
-		return "", false
+		return tokenEntry{}, false
 	}
 	e, ok := c.entries.GetIfPresent(tokenKey(token))
 	if !ok || e.method != m || !c.now().Before(e.exp) {
-		return "", false
+		return tokenEntry{}, false
 	}
-	return e.userID, true
+	return e, true
 }
 
 // put remembers that token verified by method m for userID until exp. A
 // token without a future exp is not remembered.
 func (c *TokenCache) put(token string, m Method, userID string, exp time.Time) {
+	c.putIssued(token, m, userID, time.Time{}, exp)
+}
+
+// putIssued is put with the token's iat, which the user's revocation time
+// is compared with on every request, cached or not.
+func (c *TokenCache) putIssued(token string, m Method, userID string, iat, exp time.Time) {
 	if c == nil || !c.now().Before(exp) {
 		return
 	}
-	c.entries.Set(tokenKey(token), tokenEntry{userID: userID, method: m, exp: exp})
+	c.entries.Set(tokenKey(token), tokenEntry{userID: userID, method: m, iat: iat, exp: exp})
 }
 
 // tokenKey is the cache key of a token: its SHA-256, so that the cache
@@ -89,20 +102,26 @@ func tokenKey(token string) [32]byte {
 	return sha256.Sum256(unsafe.Slice(unsafe.StringData(token), len(token)))
 }
 
-// verifyExpiry is Verify for callers that cache the result: it also returns
-// the token's exp. The second, unverified parse reads a token that Verify
-// has just accepted, so it cannot fail in practice; if it did, the zero exp
-// only keeps the token out of the cache.
-func (t *Tokens) verifyExpiry(token string) (userID string, exp time.Time, err error) {
+// verifyTimes is Verify that also returns the token's iat (zero when it has
+// none) and exp, for the revocation check and the cache. The second,
+// unverified parse reads a token that Verify has just accepted, so it
+// cannot fail in practice; if it did, the zero exp only keeps the token out
+// of the cache and the zero iat makes a revoked user's token refused.
+func (t *Tokens) verifyTimes(token string) (userID string, iat, exp time.Time, err error) {
 	userID, err = t.Verify(token)
 	if err != nil {
-		return "", time.Time{}, err
+		return "", time.Time{}, time.Time{}, err
 	}
 	var claims jwt.RegisteredClaims
-	if _, _, err := jwt.NewParser().ParseUnverified(token, &claims); err == nil && claims.ExpiresAt != nil {
-		exp = claims.ExpiresAt.Time
+	if _, _, err := jwt.NewParser().ParseUnverified(token, &claims); err == nil {
+		if claims.ExpiresAt != nil {
+			exp = claims.ExpiresAt.Time
+		}
+		if claims.IssuedAt != nil {
+			iat = claims.IssuedAt.Time
+		}
 	}
-	return userID, exp, nil
+	return userID, iat, exp, nil
 }
 
 // Authenticator returns an Authenticator that answers for bearer tokens
@@ -129,7 +148,7 @@ func (a cachedTokens) Authenticate(ctx context.Context, c Credentials) (AuthUser
 	if !ok || !a.cache.now().Before(e.exp) {
 		return AuthUser{}, ErrNotResponsible
 	}
-	u, err := activeUser(ctx, a.users, e.userID, ErrInvalidToken)
+	u, err := tokenUser(ctx, a.users, e.userID, e.iat)
 	if err != nil {
 		return AuthUser{}, err
 	}

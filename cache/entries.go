@@ -92,6 +92,9 @@ type userWire struct {
 	IsAdmin   bool    `json:"a,omitempty"`
 	Disabled  bool    `json:"d,omitempty"`
 	CreatedAt int64   `json:"c"`
+	// ValidAfter is TokensValidAfter (Unix microseconds), absent when zero:
+	// the revocation time travels with the record every request reads.
+	ValidAfter *int64 `json:"v,omitempty"`
 }
 
 func micros(t time.Time) int64 { return t.UnixMicro() }
@@ -126,10 +129,15 @@ func decodeKey(v string) (*keyEntry, error) {
 }
 
 func encodeUser(u store.User) string {
-	b, _ := json.Marshal(userWire{
+	w := userWire{
 		ID: u.ID, Email: u.Email, Name: u.Name, IsAdmin: u.IsAdmin, Disabled: u.Disabled,
 		CreatedAt: micros(u.CreatedAt),
-	})
+	}
+	if !u.TokensValidAfter.IsZero() {
+		v := micros(u.TokensValidAfter)
+		w.ValidAfter = &v
+	}
+	b, _ := json.Marshal(w)
 	return string(b)
 }
 
@@ -141,10 +149,14 @@ func decodeUser(v string) (*userEntry, error) {
 	if err := json.Unmarshal([]byte(v), &w); err != nil || w.ID == "" {
 		return nil, errBadEntry
 	}
-	return &userEntry{found: true, user: store.User{
+	u := store.User{
 		ID: w.ID, Email: w.Email, Name: w.Name, IsAdmin: w.IsAdmin, Disabled: w.Disabled,
 		CreatedAt: fromMicros(w.CreatedAt),
-	}}, nil
+	}
+	if w.ValidAfter != nil {
+		u.TokensValidAfter = fromMicros(*w.ValidAfter)
+	}
+	return &userEntry{found: true, user: u}, nil
 }
 
 // newKeyEntry and newUserEntry wrap a store answer (found or ErrNotFound),

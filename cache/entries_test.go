@@ -33,6 +33,8 @@ func TestEntryRoundTrip(t *testing.T) {
 	users := []store.User{
 		{ID: "u1", Email: "a@example.com", CreatedAt: now},
 		{ID: "u2", Email: "b@example.com", Name: &name, IsAdmin: true, Disabled: true, CreatedAt: now},
+		// The revocation time travels with the record.
+		{ID: "u3", Email: "c@example.com", CreatedAt: now, TokensValidAfter: now.Truncate(time.Second).Add(time.Second)},
 	}
 	for _, u := range users {
 		e, err := decodeUser(encodeUser(u))

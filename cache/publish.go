@@ -58,6 +58,18 @@ func (s *Store) SetDisabled(ctx context.Context, email string, disabled bool) (s
 	return u, nil
 }
 
+// RevokeTokens moves the account's revocation time and publishes its new
+// state, the way SetDisabled does: every replica refuses the older tokens as
+// soon as it reads the user again.
+func (s *Store) RevokeTokens(ctx context.Context, email string, at time.Time) (store.User, error) {
+	u, err := s.Store.RevokeTokens(ctx, email, at)
+	if err != nil {
+		return u, err
+	}
+	s.userChanged(ctx, u.ID, newUserEntry(u, true))
+	return u, nil
+}
+
 // SetAdmin changes the account and publishes its new state.
 func (s *Store) SetAdmin(ctx context.Context, email string, admin bool) (store.User, error) {
 	u, err := s.Store.SetAdmin(ctx, email, admin)

@@ -150,6 +150,12 @@ type Config struct {
 	// Default empty: generated once and kept in DataDir (SQLite only; with
 	// Postgres every replica must share it, so it is required).
 	JWTSecret string `toml:"jwt_secret" env:"ZECTRE_AUTH_JWT_SECRET"`
+	// JWTPreviousSecrets are secrets that signed tokens before jwt_secret
+	// replaced them: tokens signed with them still verify, nothing new is
+	// signed with them, so a secret can be rotated without logging anybody
+	// out. Each at least MinJWTSecretBytes bytes. The environment variable
+	// is comma-separated. Default empty.
+	JWTPreviousSecrets []string `toml:"jwt_previous_secrets" env:"ZECTRE_AUTH_JWT_PREVIOUS_SECRETS"`
 	// Upstream is the default upstream base URL (http or https). Default
 	// empty: requests outside the auth API get 404.
 	Upstream string `toml:"upstream" env:"ZECTRE_AUTH_UPSTREAM"`

@@ -300,6 +300,42 @@ func TestEnvNames(t *testing.T) {
 	}
 }
 
+// TestPreviousSecretsFromEnv: the list's environment form is comma-separated,
+// replaces the file's list, and problems name the variable.
+func TestPreviousSecretsFromEnv(t *testing.T) {
+	old1, old2 := "old1-"+secret32, "old2-"+secret32
+	for _, tc := range []struct {
+		name, env string
+		want      []string
+	}{
+		{"two", old1 + "," + old2, []string{old1, old2}},
+		{"spaces and empty items", " " + old1 + " ,, " + old2 + ",", []string{old1, old2}},
+		{"empty clears the file's list", "", nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			file := writeFile(t, "jwt_secret = \""+secret32+"\"\njwt_previous_secrets = [\"file-"+secret32+"\"]")
+			c, err := Load(file, envOf(map[string]string{"ZECTRE_AUTH_JWT_PREVIOUS_SECRETS": tc.env}))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !reflect.DeepEqual(c.JWTPreviousSecrets, tc.want) {
+				t.Errorf("JWTPreviousSecrets = %q, want %q", c.JWTPreviousSecrets, tc.want)
+			}
+		})
+	}
+	c, err := Load(writeFile(t, "jwt_secret = \""+secret32+"\""), envOf(map[string]string{"ZECTRE_AUTH_JWT_PREVIOUS_SECRETS": old1 + ",short"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = c.Validate()
+	if err == nil || !strings.Contains(err.Error(), "ZECTRE_AUTH_JWT_PREVIOUS_SECRETS[1]: must be at least 32 bytes") {
+		t.Errorf("Validate() = %v, want the env item named", err)
+	}
+	if s := c.String(); strings.Contains(s, old1) {
+		t.Errorf("String() shows a previous secret: %s", s)
+	}
+}
+
 // keyOfEnv finds the TOML key whose field carries env tag name.
 func keyOfEnv(t *testing.T, name string) string {
 	key := ""

@@ -88,6 +88,12 @@ func (c Config) String() string {
 	if r.JWTSecret != "" {
 		r.JWTSecret = "[redacted]"
 	}
+	if len(r.JWTPreviousSecrets) > 0 {
+		r.JWTPreviousSecrets = make([]string, len(c.JWTPreviousSecrets))
+		for i := range r.JWTPreviousSecrets {
+			r.JWTPreviousSecrets[i] = "[redacted]"
+		}
+	}
 	r.DatabaseURL = redactURL(r.DatabaseURL)
 	r.RedisURL = redactURL(r.RedisURL)
 	r.Upstream = redactURL(r.Upstream)
@@ -185,6 +191,7 @@ func (c Config) Scrub(s string) string {
 		}
 	}
 	secrets = append(secrets, c.JWTSecret)
+	secrets = append(secrets, c.JWTPreviousSecrets...)
 	for _, sec := range secrets {
 		if len(sec) >= 3 { // shorter ones would blank out ordinary text
 			s = strings.ReplaceAll(s, sec, "xxxxx")

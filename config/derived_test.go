@@ -28,14 +28,15 @@ func TestDatabaseName(t *testing.T) {
 
 func TestScrub(t *testing.T) {
 	c := Config{
-		DatabaseURL: "postgres://app:pg-pass%21@db/auth?password=q-pass",
-		RedisURL:    "redis://:redis-pass@cache:6379",
-		JWTSecret:   secret32,
-		Routes:      []Route{{Upstream: "http://u:route-pass@up"}},
+		DatabaseURL:        "postgres://app:pg-pass%21@db/auth?password=q-pass",
+		RedisURL:           "redis://:redis-pass@cache:6379",
+		JWTSecret:          secret32,
+		Routes:             []Route{{Upstream: "http://u:route-pass@up"}},
+		JWTPreviousSecrets: []string{"previous-secret-that-is-long-enough!"},
 	}
-	in := "dial redis://:redis-pass@cache:6379: refused; pg-pass! q-pass pg-pass%21 " + secret32 + " route-pass"
+	in := "dial redis://:redis-pass@cache:6379: refused; pg-pass! q-pass pg-pass%21 " + secret32 + " route-pass previous-secret-that-is-long-enough!"
 	got := c.Scrub(in)
-	for _, s := range []string{"redis-pass", "pg-pass", "q-pass", secret32, "route-pass"} {
+	for _, s := range []string{"redis-pass", "pg-pass", "q-pass", secret32, "route-pass", "previous-secret"} {
 		if strings.Contains(got, s) {
 			t.Errorf("Scrub left %q in %q", s, got)
 		}

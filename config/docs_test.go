@@ -24,8 +24,9 @@ func TestDocsCoverEverySetting(t *testing.T) {
 		names = append(names, key)
 		if env := f.Tag.Get("env"); env != "" {
 			names = append(names, env)
-			if f.Type.Kind() != reflect.String && f.Type != durationType {
-				t.Errorf("%s has env tag %s but Load only sets string and Duration fields from the environment", key, env)
+			stringList := f.Type.Kind() == reflect.Slice && f.Type.Elem().Kind() == reflect.String
+			if f.Type.Kind() != reflect.String && f.Type != durationType && !stringList {
+				t.Errorf("%s has env tag %s but Load only sets string, string list and Duration fields from the environment", key, env)
 			}
 		}
 	})

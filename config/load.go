@@ -103,6 +103,8 @@ func load(path string, env func(string) (string, bool)) (c Config, problems []er
 					return
 				}
 				field.Set(reflect.ValueOf(d))
+			} else if f.Type.Kind() == reflect.Slice {
+				field.Set(reflect.ValueOf(splitList(s)))
 			} else {
 				field.SetString(s)
 			}
@@ -303,4 +305,16 @@ func walk(t reflect.Type, prefix string, base []int, fn func(string, reflect.Str
 			fn(prefix+name, f, index)
 		}
 	}
+}
+
+// splitList is a list setting's environment form: comma-separated, spaces
+// around items ignored, empty items dropped (so "" is the empty list).
+func splitList(s string) []string {
+	var out []string
+	for _, item := range strings.Split(s, ",") {
+		if item = strings.TrimSpace(item); item != "" {
+			out = append(out, item)
+		}
+	}
+	return out
 }

@@ -194,6 +194,19 @@ func (v *validator) jwtSecret() {
 	case n > 0 && n < MinJWTSecretBytes:
 		v.add(key, "must be at least %d bytes", MinJWTSecretBytes)
 	}
+	for i, prev := range v.c.JWTPreviousSecrets {
+		// Named as written: the TOML index, or the env var's item (from 0 too).
+		item := fmt.Sprintf("%s[%d]", v.c.name("jwt_previous_secrets"), i)
+		switch {
+		case len(prev) < MinJWTSecretBytes:
+			v.add(item, "must be at least %d bytes", MinJWTSecretBytes)
+		case prev == v.c.JWTSecret:
+			v.add(item, "is the current jwt_secret; list only secrets it replaced")
+		}
+	}
+	if len(v.c.JWTPreviousSecrets) > 0 && n == 0 {
+		v.add("jwt_previous_secrets", "needs jwt_secret: a secret generated in data_dir cannot be rotated this way")
+	}
 }
 
 func (v *validator) identity() {

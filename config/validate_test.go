@@ -102,6 +102,17 @@ func TestValidate(t *testing.T) {
 		{"identity audience empty", func(c *Config) { c.IdentityAudience = " " }, []string{"identity_audience"}, "must not be empty"},
 		{"identity previous key empty", func(c *Config) { c.IdentityPreviousKeyFiles = []string{"/a.pem", ""} },
 			[]string{"identity_previous_key_files[1]"}, "must not be empty"},
+		{"previous secrets", func(c *Config) {
+			c.JWTSecret, c.JWTPreviousSecrets = secret32, []string{"old-" + secret32, "older-" + secret32}
+		}, nil, ""},
+		{"short previous secret, every one named", func(c *Config) {
+			c.JWTSecret, c.JWTPreviousSecrets = secret32, []string{secret32[:31], "old-" + secret32, "x"}
+		}, []string{"jwt_previous_secrets[0]", "jwt_previous_secrets[2]"}, "jwt_previous_secrets[0]: must be at least 32 bytes"},
+		{"previous secret equal to the current one", func(c *Config) {
+			c.JWTSecret, c.JWTPreviousSecrets = secret32, []string{secret32}
+		}, []string{"jwt_previous_secrets[0]"}, "is the current jwt_secret"},
+		{"previous secrets without jwt_secret", func(c *Config) { c.JWTPreviousSecrets = []string{"old-" + secret32} },
+			[]string{"jwt_previous_secrets"}, "needs jwt_secret"},
 		{"postgres without database name", func(c *Config) {
 			c.DatabaseURL, c.JWTSecret = "postgres://app:hunter2@db:5432/", secret32
 		}, []string{"database_url"}, "missing the database name"},

@@ -101,6 +101,8 @@ func (a *API) register(r *router.Router) {
 	r.POST("/api/v1/auth/signup", a.handle(a.signup))
 	r.POST("/api/v1/auth/login", a.handle(a.login))
 	r.GET("/api/v1/user", a.handle(a.authed(a.currentUser)))
+	r.POST("/api/v1/auth/password", a.handle(a.authed(a.changePassword)))
+	r.POST("/api/v1/auth/sessions/revoke", a.handle(a.authed(a.needScope(authn.ScopeAll, a.revokeSessions))))
 	r.POST("/api/v1/auth/cli/initiate", a.handle(a.cliInitiate))
 	r.GET("/api/v1/auth/cli/status/{code}", a.handle(a.cliStatus))
 	r.POST("/api/v1/auth/cli/complete", a.handle(a.cliComplete))

@@ -67,6 +67,17 @@ func (a *API) signup(ctx context.Context, rc *fasthttp.RequestCtx) error {
 	return nil
 }
 
+// issueTime is when a new token of u counts as issued: now, or the account's
+// revocation time if that is later. Revocation refuses every token of its
+// own second (iat has whole seconds), so a login in that second gets a token
+// dated from the next one, within the verifiers' clock-skew leeway.
+func issueTime(now time.Time, u store.User) time.Time {
+	if now.Before(u.TokensValidAfter) {
+		return u.TokensValidAfter
+	}
+	return now
+}
+
 type loginRequest struct {
 	Email    *string `json:"email"`
 	Password *string `json:"password"`
@@ -90,7 +101,7 @@ func (a *API) login(ctx context.Context, rc *fasthttp.RequestCtx) error {
 	if err != nil {
 		return err
 	}
-	token, exp, err := a.Tokens.Issue(u.ID, a.Now())
+	token, exp, err := a.Tokens.Issue(u.ID, issueTime(a.Now(), u))
 	if err != nil {
 		return err
 	}

@@ -160,7 +160,11 @@ func New(ctx context.Context, cfg config.Config, o Options) (_ *Service, err err
 	if err != nil {
 		return nil, &SettingError{secretKey, err}
 	}
-	tokens, err := authn.NewTokens(secret, authn.DefaultTokenTTL)
+	var previous [][]byte
+	for _, p := range cfg.JWTPreviousSecrets {
+		previous = append(previous, []byte(p))
+	}
+	tokens, err := authn.NewTokens(secret, authn.DefaultTokenTTL, previous...)
 	if err != nil {
 		return nil, &SettingError{secretKey, err}
 	}

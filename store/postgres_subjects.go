@@ -7,7 +7,7 @@ import (
 
 // The linked user is found through a subquery rather than a join, so that
 // the user columns stay unqualified and shared with the other user queries.
-const pgUserBySubject = `SELECT ` + pgUserColumns + ` FROM users
+const pgUserBySubject = `SELECT ` + pgUserRead + ` FROM users
 	WHERE id = (SELECT user_id FROM user_subjects WHERE issuer = $1 AND subject = $2)`
 
 func (s *postgresStore) UserBySubject(ctx context.Context, issuer, subject string) (User, error) {

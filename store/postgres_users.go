@@ -3,19 +3,30 @@ package store
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 )
 
 const pgUserColumns = `id, email, name, password_hash, is_admin, disabled, created_at`
 
+// pgUserRead is what every user query reads: the inserted columns and the
+// revocation time, which only RevokeTokens writes.
+const pgUserRead = pgUserColumns + `, tokens_valid_after`
+
 func scanPGUser(row pgx.Row) (User, error) {
-	var u User
-	err := row.Scan(&u.ID, &u.Email, &u.Name, &u.PasswordHash, &u.IsAdmin, &u.Disabled, &u.CreatedAt)
+	var (
+		u     User
+		after *time.Time
+	)
+	err := row.Scan(&u.ID, &u.Email, &u.Name, &u.PasswordHash, &u.IsAdmin, &u.Disabled, &u.CreatedAt, &after)
 	if err != nil {
 		return User{}, pgError(err)
 	}
 	u.CreatedAt = dbTime(u.CreatedAt)
+	if after != nil {
+		u.TokensValidAfter = dbTime(*after)
+	}
 	return u, nil
 }
 
@@ -34,7 +45,7 @@ func (s *postgresStore) CreateUser(ctx context.Context, u User) error {
 
 func (s *postgresStore) UserByEmail(ctx context.Context, email string) (User, error) {
 	return scanPGUser(s.pool.QueryRow(ctx,
-		`SELECT `+pgUserColumns+` FROM users WHERE lower(email) = lower($1)`, normaliseEmail(email)))
+		`SELECT `+pgUserRead+` FROM users WHERE lower(email) = lower($1)`, normaliseEmail(email)))
 }
 
 func (s *postgresStore) UserByID(ctx context.Context, id string) (User, error) {
@@ -42,7 +53,7 @@ func (s *postgresStore) UserByID(ctx context.Context, id string) (User, error) {
 	if !ok {
 		return User{}, ErrNotFound
 	}
-	return scanPGUser(s.pool.QueryRow(ctx, `SELECT `+pgUserColumns+` FROM users WHERE id = $1`, id))
+	return scanPGUser(s.pool.QueryRow(ctx, `SELECT `+pgUserRead+` FROM users WHERE id = $1`, id))
 }
 
 func (s *postgresStore) SetPasswordHash(ctx context.Context, userID, hash string) error {
@@ -62,12 +73,19 @@ func (s *postgresStore) SetPasswordHash(ctx context.Context, userID, hash string
 
 func (s *postgresStore) SetDisabled(ctx context.Context, email string, disabled bool) (User, error) {
 	return scanPGUser(s.pool.QueryRow(ctx,
-		`UPDATE users SET disabled = $2 WHERE lower(email) = lower($1) RETURNING `+pgUserColumns,
+		`UPDATE users SET disabled = $2 WHERE lower(email) = lower($1) RETURNING `+pgUserRead,
 		normaliseEmail(email), disabled))
 }
 
 func (s *postgresStore) SetAdmin(ctx context.Context, email string, admin bool) (User, error) {
 	return scanPGUser(s.pool.QueryRow(ctx,
-		`UPDATE users SET is_admin = $2 WHERE lower(email) = lower($1) RETURNING `+pgUserColumns,
+		`UPDATE users SET is_admin = $2 WHERE lower(email) = lower($1) RETURNING `+pgUserRead,
 		normaliseEmail(email), admin))
+}
+
+func (s *postgresStore) RevokeTokens(ctx context.Context, email string, at time.Time) (User, error) {
+	return scanPGUser(s.pool.QueryRow(ctx,
+		`UPDATE users SET tokens_valid_after = GREATEST(COALESCE(tokens_valid_after, $2), $2)
+		 WHERE lower(email) = lower($1) RETURNING `+pgUserRead,
+		normaliseEmail(email), revocationTime(at)))
 }

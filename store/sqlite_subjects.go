@@ -8,7 +8,7 @@ import (
 
 // The linked user is found through a subquery rather than a join, so that
 // the user columns stay unqualified and shared with the other user queries.
-const sqliteUserBySubject = `SELECT ` + sqliteUserColumns + ` FROM users
+const sqliteUserBySubject = `SELECT ` + sqliteUserRead + ` FROM users
 	WHERE id = (SELECT user_id FROM user_subjects WHERE issuer = ? AND subject = ?)`
 
 func (s *sqliteStore) UserBySubject(ctx context.Context, issuer, subject string) (User, error) {

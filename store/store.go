@@ -37,6 +37,10 @@ type User struct {
 	IsAdmin      bool
 	Disabled     bool
 	CreatedAt    time.Time
+	// TokensValidAfter refuses the user's tokens (own and catalog) whose
+	// iat is before it; zero when none was ever revoked. Whole seconds, the
+	// one after the revocation.
+	TokensValidAfter time.Time
 }
 
 // APIKey is the stored form of an API key: never the raw key, only its
@@ -93,6 +97,11 @@ type Store interface {
 	// SetDisabled and SetAdmin change an account by email and return it.
 	SetDisabled(ctx context.Context, email string, disabled bool) (User, error)
 	SetAdmin(ctx context.Context, email string, admin bool) (User, error)
+	// RevokeTokens refuses, from now on, every token issued to the account
+	// up to at, in whole seconds: TokensValidAfter becomes the start of the
+	// second after at. It never moves the time back.
+	// API keys are not affected. It returns the account.
+	RevokeTokens(ctx context.Context, email string, at time.Time) (User, error)
 
 	// UserBySubject returns the user linked to an external identity (the
 	// issuer and subject of a catalog token, compared exactly); ErrNotFound

@@ -111,8 +111,8 @@ func runMigrations(t *testing.T, newURL func(testing.TB) string) {
 		ctx := context.Background()
 		url := newURL(t)
 		applied, err := store.Migrate(ctx, url)
-		if err != nil || !slices.Equal(applied, []string{"001_init", "002_subjects"}) {
-			t.Fatalf("first Migrate = %v, %v; want [001_init 002_subjects]", applied, err)
+		if err != nil || !slices.Equal(applied, []string{"001_init", "002_subjects", "003_tokens_valid_after"}) {
+			t.Fatalf("first Migrate = %v, %v; want [001_init 002_subjects 003_tokens_valid_after]", applied, err)
 		}
 		applied, err = store.Migrate(ctx, url)
 		if err != nil || len(applied) != 0 {
@@ -146,11 +146,44 @@ func runMigrations(t *testing.T, newURL func(testing.TB) string) {
 		// Each migration is its own transaction, so different callers may
 		// apply different ones.
 		slices.Sort(total)
-		if !slices.Equal(total, []string{"001_init", "002_subjects"}) {
+		if !slices.Equal(total, []string{"001_init", "002_subjects", "003_tokens_valid_after"}) {
 			t.Fatalf("concurrent Migrates applied %v in all, want each migration once", total)
 		}
 		openURL(t, url)
 	})
+}
+
+// testRevokeTokens: the revocation time is the start of the second after
+// the one asked for, read back by every user query, and never moves back.
+func testRevokeTokens(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	u := newUser(t, s, "rita@example.com")
+	if !u.TokensValidAfter.IsZero() {
+		t.Fatalf("new user has TokensValidAfter %v", u.TokensValidAfter)
+	}
+	at := time.Date(2026, 3, 1, 10, 0, 5, 700_000_000, time.UTC)
+	got, err := s.RevokeTokens(ctx, "RITA@example.com", at)
+	mustIs(t, "RevokeTokens", err, nil)
+	u.TokensValidAfter = time.Date(2026, 3, 1, 10, 0, 6, 0, time.UTC)
+	mustEqual(t, "RevokeTokens", got, u)
+	byID, err := s.UserByID(ctx, u.ID)
+	mustIs(t, "UserByID", err, nil)
+	mustEqual(t, "UserByID after RevokeTokens", byID, u)
+	byEmail, err := s.UserByEmail(ctx, u.Email)
+	mustIs(t, "UserByEmail", err, nil)
+	mustEqual(t, "UserByEmail after RevokeTokens", byEmail, u)
+
+	got, err = s.RevokeTokens(ctx, u.Email, at.Add(-time.Hour))
+	mustIs(t, "RevokeTokens earlier", err, nil)
+	mustEqual(t, "RevokeTokens earlier keeps the later time", got, u)
+
+	got, err = s.RevokeTokens(ctx, u.Email, at.Add(time.Minute))
+	mustIs(t, "RevokeTokens later", err, nil)
+	u.TokensValidAfter = u.TokensValidAfter.Add(time.Minute)
+	mustEqual(t, "RevokeTokens later", got, u)
+
+	_, err = s.RevokeTokens(ctx, "nobody@example.com", at)
+	mustIs(t, "RevokeTokens unknown", err, store.ErrNotFound)
 }
 
 func runConformance(t *testing.T, open func(t *testing.T) store.Store) {
@@ -162,6 +195,7 @@ func runConformance(t *testing.T, open func(t *testing.T) store.Store) {
 		{"DuplicateEmail", testDuplicateEmail},
 		{"ConcurrentSignup", testConcurrentSignup},
 		{"UpdateUsers", testUpdateUsers},
+		{"RevokeTokens", testRevokeTokens},
 		{"APIKeys", testAPIKeys},
 		{"DeleteAPIKey", testDeleteAPIKey},
 		{"RollAPIKey", testRollAPIKey},

@@ -16,6 +16,15 @@ func dbTime(t time.Time) time.Time {
 	return t.UTC().Truncate(time.Microsecond)
 }
 
+// revocationTime is the form a RevokeTokens time is kept in: the start of
+// the second after t. A token's iat has whole seconds, so a token issued in
+// the same second as the revocation, before it, has the same iat as one
+// issued after it; both are refused, and new logins date their tokens from
+// the next second (see handlers' issueTime).
+func revocationTime(t time.Time) time.Time {
+	return t.UTC().Truncate(time.Second).Add(time.Second)
+}
+
 func dbTimePtr(t *time.Time) *time.Time {
 	if t == nil {
 		return nil

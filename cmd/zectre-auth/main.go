@@ -20,6 +20,7 @@ commands:
   migrate                    apply database migrations and exit
   users disable|enable EMAIL turn an account off or on
   users promote|demote EMAIL grant or take away admin
+  users revoke-tokens EMAIL  log an account out everywhere (API keys stay)
                              (in an existing, migrated database only)
   keys check KEY|-           say, offline, whether KEY (or the line on
                              stdin) is a well-formed API key: exit 0 or 1

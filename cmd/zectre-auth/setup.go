@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"os"
 	"strings"
+	"time"
 
 	"github.com/zectre/zectre-auth/cache"
 	"github.com/zectre/zectre-auth/config"
@@ -160,7 +161,7 @@ func migrate(args []string, stdout, stderr io.Writer) int {
 	return 0
 }
 
-const usersUsage = "usage: zectre-auth users disable|enable|promote|demote EMAIL [--config FILE]\n"
+const usersUsage = "usage: zectre-auth users disable|enable|promote|demote|revoke-tokens EMAIL [--config FILE]\n"
 
 // userActions are the users command's actions, by name.
 var userActions = map[string]func(ctx context.Context, st *cache.Store, email string) error{
@@ -180,7 +181,16 @@ var userActions = map[string]func(ctx context.Context, st *cache.Store, email st
 		_, err := st.SetAdmin(ctx, email, false)
 		return err
 	},
+	// Log out everywhere: every token issued before now is refused; API
+	// keys keep working.
+	"revoke-tokens": func(ctx context.Context, st *cache.Store, email string) error {
+		_, err := st.RevokeTokens(ctx, email, time.Now())
+		return err
+	},
 }
+
+// userActionDone is what an action reports, where "<action>d" does not read.
+var userActionDone = map[string]string{"revoke-tokens": "revoked the tokens (not the API keys) of"}
 
 // users changes an account of the service's database. It opens only an
 // existing, migrated database, so that a run from the wrong directory does
@@ -199,7 +209,7 @@ func users(args []string, stdout, stderr io.Writer) int {
 	email, _ := store.NormalizeEmail(args[1])
 	do, ok := userActions[action]
 	if !ok {
-		fmt.Fprintf(stderr, "zectre-auth: users: unknown action %q (want disable, enable, promote or demote)\n", action)
+		fmt.Fprintf(stderr, "zectre-auth: users: unknown action %q (want disable, enable, promote, demote or revoke-tokens)\n", action)
 		return 2
 	}
 	cfg, _, err := loadConfig("users", args[2:], stdout, stderr)
@@ -222,6 +232,10 @@ func users(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "zectre-auth: users: the database %s: %s\n", name, oneLine(cfg.Scrub(err.Error())))
 		return 1
 	}
-	fmt.Fprintf(stdout, "%sd %s in the database %s\n", action, email, name)
+	done, ok := userActionDone[action]
+	if !ok {
+		done = action + "d"
+	}
+	fmt.Fprintf(stdout, "%s %s in the database %s\n", done, email, name)
 	return 0
 }

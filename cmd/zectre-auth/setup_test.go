@@ -24,7 +24,7 @@ func TestHelp(t *testing.T) {
 		{[]string{"serve", "--help"}, "users disable|enable EMAIL"},
 		{[]string{"serve", "-h"}, "users disable|enable EMAIL"},
 		{[]string{"migrate", "--help"}, "migrate"},
-		{[]string{"users", "--help"}, "usage: zectre-auth users disable|enable|promote|demote EMAIL"},
+		{[]string{"users", "--help"}, "usage: zectre-auth users disable|enable|promote|demote|revoke-tokens EMAIL"},
 		{[]string{"users", "disable", "a@example.com", "--help"}, "usage: zectre-auth"},
 	} {
 		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
