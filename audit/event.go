@@ -46,11 +46,14 @@ type Attempt struct {
 	// Err is why the attempt was refused; nil when it was not.
 	Err error
 
-	// Set by password checks; when set, each replaces what the fields above
-	// would give.
-	Method  string // "password" (login) or "cli" (CLI complete)
+	// Set by password checks and by events that are no attempt (a key
+	// revoked on a leak report); when set, each replaces what the fields
+	// above would give.
+	Method  string // "password" (login), "cli" (CLI complete), "api_key"
 	UserID  string // the account the password was checked against, if any
-	Outcome string // "ok", "denied", "limited" or "disabled"
+	KeyID   string // the key an event is about
+	Outcome string // "ok", "denied", "limited", "disabled" or "revoked"
+	Reason  string // why, for an event that is no attempt
 }
 
 // NewEvent is the one constructor of an audit line. From the credential it
@@ -79,6 +82,12 @@ func NewEvent(at Attempt, code func(error) string) Event {
 	}
 	if at.UserID != "" {
 		e.UserID = at.UserID
+	}
+	if at.KeyID != "" {
+		e.KeyID = at.KeyID
+	}
+	if at.Reason != "" {
+		e.Reason = at.Reason
 	}
 	if at.Outcome != "" {
 		e.Outcome = at.Outcome

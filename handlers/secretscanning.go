@@ -8,7 +8,9 @@ import (
 	"errors"
 
 	"github.com/valyala/fasthttp"
+	"github.com/zectre/zectre-auth/audit"
 	"github.com/zectre/zectre-auth/authn"
+	"github.com/zectre/zectre-auth/proxy"
 	"github.com/zectre/zectre-auth/store"
 )
 
@@ -94,6 +96,12 @@ func (a *API) revokeLeaked(ctx context.Context, rc *fasthttp.RequestCtx, r leakR
 	}
 	a.Log.Warn("api key revoked: reported leaked", "user_id", k.UserID, "key_id", k.ID, "key_prefix", k.Prefix,
 		"report_url", clip(r.URL), "report_source", clip(r.Source), "request_id", requestID(rc))
+	// The audit line of the revocation, next to those of the key's uses.
+	a.record(audit.Attempt{
+		Source: "secret_scanning", Path: string(rc.Path()), Client: proxy.ClientAddr(rc, a.Trusted), RequestID: requestID(rc),
+		Credentials: authn.Credentials{APIKey: r.Token}, Method: "api_key", UserID: k.UserID, KeyID: k.ID,
+		Outcome: "revoked", Reason: "reported leaked at " + clip(r.URL) + " (source " + clip(r.Source) + ")",
+	})
 	return "true_positive", nil
 }
 

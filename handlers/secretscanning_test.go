@@ -14,6 +14,7 @@ import (
 
 	"github.com/zectre/zectre-auth/secretscan"
 	"github.com/zectre/zectre-auth/secretscan/secretscantest"
+	zsvc "github.com/zectre/zectre-auth/service"
 )
 
 // report sends body to the secret scanning endpoint with the given
@@ -198,5 +199,41 @@ func TestSecretScanningBodyLimit(t *testing.T) {
 	}
 	if doc.Fetches.Load() != 0 {
 		t.Fatal("an oversize report fetched the keys document")
+	}
+}
+
+// TestSecretScanningAuditLine: a key revoked on a report gets an audit line
+// of its own, naming the report, the key by its prefix and id, never the
+// key itself.
+func TestSecretScanningAuditLine(t *testing.T) {
+	signer := secretscantest.NewSigner(t, "key-1")
+	doc := secretscantest.Serve(t, signer)
+	clk := &clock{t: time.Now().UTC()}
+	policy := testPolicy()
+	audit := &auditBuffer{}
+	svc := newTestService(t, storeURLForOneStore(t), zsvc.Options{Passwords: testParams, Now: clk.Now, Limits: &policy, AuditOut: audit}, nil)
+	svc.API.SecretScanning = secretscan.NewVerifier(doc.URL, clk.Now)
+	s := serveAPI(t, svc.API, clk)
+	token := s.signupLogin("audited@example.com")
+	leaked, id := s.createKey(token, map[string]any{"name": "leaked"})
+	body := leakBody(leaked)
+	expect(t, report(s, body, "key-1", signer.Sign(t, body)), 200, "")
+	if err := svc.API.Audit.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	var line string
+	for _, l := range strings.Split(audit.String(), "\n") {
+		if strings.Contains(l, `"source":"secret_scanning"`) {
+			line = l
+		}
+	}
+	for _, want := range []string{`"outcome":"revoked"`, `"key_id":"` + id + `"`, `"key_prefix":"` + leaked[:8] + `"`,
+		"github.example/o/r/blob/abc/ci.yml", "source content"} {
+		if !strings.Contains(line, want) {
+			t.Fatalf("audit line %q lacks %q; all lines:\n%s", line, want, audit.String())
+		}
+	}
+	if strings.Contains(audit.String(), leaked) {
+		t.Fatal("the leaked key itself is in the audit log")
 	}
 }
