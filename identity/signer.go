@@ -118,7 +118,8 @@ type Claims struct {
 
 // Assertion returns the assertion of u: the cached one while more than half
 // its life is left, else a new one. The result is shared: never modify it.
-func (s *Signer) Assertion(u *authn.AuthUser) ([]byte, error) {
+// u is taken by value, so that the caller's record stays on its stack.
+func (s *Signer) Assertion(u authn.AuthUser) ([]byte, error) {
 	k := cacheKey{user: u.ID, keyID: u.APIKeyID, method: u.Method}
 	now := s.now()
 	s.mu.RLock()
@@ -127,7 +128,7 @@ func (s *Signer) Assertion(u *authn.AuthUser) ([]byte, error) {
 	if e != nil && now.Before(e.refreshAt) && e.email == u.Email && e.admin == u.IsAdmin && slices.Equal(e.scopes, u.Scopes) {
 		return e.token, nil
 	}
-	tok, err := s.mint(u, now)
+	tok, err := s.mint(&u, now)
 	if err != nil {
 		return nil, err
 	}

@@ -46,7 +46,7 @@ func TestAssertionClaims(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	tok, err := s.Assertion(&alice)
+	tok, err := s.Assertion(alice)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -79,7 +79,7 @@ func TestAssertionCache(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	first, _ := s.Assertion(&alice)
+	first, _ := s.Assertion(alice)
 	changed := alice
 	changed.IsAdmin = true
 	otherScopes := alice
@@ -100,14 +100,14 @@ func TestAssertionCache(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			clk.add(tc.advance)
-			got, _ := s.Assertion(&tc.u)
+			got, _ := s.Assertion(tc.u)
 			if (string(got) == string(first)) != tc.same {
 				t.Errorf("reused = %v, want %v", !tc.same, tc.same)
 			}
 		})
 	}
 	clk.add(2 * time.Second) // 31 s: less than half left
-	if again, _ := s.Assertion(&alice); string(again) == string(first) {
+	if again, _ := s.Assertion(alice); string(again) == string(first) {
 		t.Error("reused past half its life")
 	}
 }
@@ -199,12 +199,12 @@ func BenchmarkAssertionCached(b *testing.B) {
 		b.Fatal(err)
 	}
 	u := alice
-	if _, err := s.Assertion(&u); err != nil {
+	if _, err := s.Assertion(u); err != nil {
 		b.Fatal(err)
 	}
 	b.ReportAllocs()
 	for b.Loop() {
-		if _, err := s.Assertion(&u); err != nil {
+		if _, err := s.Assertion(u); err != nil {
 			b.Fatal(err)
 		}
 	}

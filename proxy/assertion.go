@@ -12,7 +12,9 @@ var keyIdentity = []byte(HeaderIdentity)
 // Asserter mints the signed assertion of a caller; *identity.Signer. The
 // result is shared and never modified.
 type Asserter interface {
-	Assertion(u *authn.AuthUser) ([]byte, error)
+	// u by value: a pointer through this interface would move every
+	// decision's caller to the heap.
+	Assertion(u authn.AuthUser) ([]byte, error)
 }
 
 // setAssertion adds the assertion of u when assertions are on. With every
@@ -30,7 +32,7 @@ func (h *Handler) setAssertion(hs headerSetter, u *authn.AuthUser, every bool) {
 		}
 		return
 	}
-	tok, err := h.identity.Assertion(u)
+	tok, err := h.identity.Assertion(*u)
 	if err != nil {
 		if every {
 			hs.SetCanonical(keyIdentity, nil)

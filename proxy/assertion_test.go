@@ -13,7 +13,7 @@ import (
 // fixedAsserter asserts "signed:<user id>", or fails when err is set.
 type fixedAsserter struct{ err error }
 
-func (a fixedAsserter) Assertion(u *authn.AuthUser) ([]byte, error) {
+func (a fixedAsserter) Assertion(u authn.AuthUser) ([]byte, error) {
 	if a.err != nil {
 		return nil, a.err
 	}

@@ -163,7 +163,7 @@ func TestIdentityForwardAuthAnswer(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	strangers, _ := stranger.Assertion(&authn.AuthUser{ID: id, Method: authn.MethodJWT})
+	strangers, _ := stranger.Assertion(authn.AuthUser{ID: id, Method: authn.MethodJWT})
 	later := func() time.Time { return time.Now().Add(30 * time.Second) } // past exp and leeway
 	for _, tc := range []struct {
 		name  string
@@ -221,7 +221,7 @@ func TestIdentityRotation(t *testing.T) {
 		t.Fatal("not signing with identity_key_file")
 	}
 	before, _ := identity.NewSigner(identity.Options{Key: oldKey, Issuer: s.base})
-	old, _ := before.Assertion(&authn.AuthUser{ID: "u-old", Method: authn.MethodJWT})
+	old, _ := before.Assertion(authn.AuthUser{ID: "u-old", Method: authn.MethodJWT})
 	_, token := s.login(t)
 	res, _ := s.do(t, "GET", s.base+"/api/v1/auth/verify/app", "", map[string]string{"Authorization": "Bearer " + token})
 	v, _ := idverify.New(idverify.Options{JWKSURL: s.base + "/.well-known/jwks.json", Issuer: s.base})

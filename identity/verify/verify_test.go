@@ -57,7 +57,7 @@ func TestVerify(t *testing.T) {
 	doc.Store(&jwks)
 	var fetches atomic.Int32
 	url := jwksServer(t, &doc, &fetches)
-	good, _ := signer.Assertion(&bob)
+	good, _ := signer.Assertion(bob)
 
 	mint := func(k ed25519.PrivateKey, kid string, edit func(*jwt.RegisteredClaims)) string {
 		rc := jwt.RegisteredClaims{Issuer: issuer, Subject: "u2", Audience: jwt.ClaimStrings{verify.DefaultAudience},
@@ -133,7 +133,7 @@ func TestVerifyRotation(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	oldTok, _ := oldSigner.Assertion(&bob)
+	oldTok, _ := oldSigner.Assertion(bob)
 	if _, err := v.Verify(context.Background(), string(oldTok)); err != nil {
 		t.Fatal(err)
 	}
@@ -141,7 +141,7 @@ func TestVerifyRotation(t *testing.T) {
 	newSigner := newSigner(t, newKeyPair, oldKey.Public().(ed25519.PublicKey))
 	rotated := newSigner.JWKS()
 	doc.Store(&rotated)
-	newTok, _ := newSigner.Assertion(&bob)
+	newTok, _ := newSigner.Assertion(bob)
 	// The first fetch was just now: MinRefetch holds back the refetch.
 	if _, err := v.Verify(context.Background(), string(newTok)); err == nil {
 		t.Fatal("refetched within MinRefetch")
@@ -171,7 +171,7 @@ func TestMiddleware(t *testing.T) {
 		}
 		_, _ = w.Write([]byte(id.UserID))
 	}))
-	good, _ := signer.Assertion(&bob)
+	good, _ := signer.Assertion(bob)
 	for _, tc := range []struct {
 		name   string
 		values []string
