@@ -1,6 +1,13 @@
 package handlers_test
 
-import "testing"
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/zectre/zectre-auth/store"
+)
 
 // TestRevokeSessions: the endpoint's answers, and what it revokes.
 func TestRevokeSessions(t *testing.T) {
@@ -61,5 +68,29 @@ func TestChangePassword(t *testing.T) {
 		expect(t, s.do("GET", "/api/v1/user", nil, "X-API-Key", key), 200, "")
 		expect(t, s.do("POST", "/api/v1/auth/login", map[string]any{"email": "paula@example.com", "password": testPassword}), 401, "INVALID_CREDENTIALS")
 		expect(t, s.do("POST", "/api/v1/auth/login", map[string]any{"email": "paula@example.com", "password": "a-new-password"}), 200, "")
+	})
+}
+
+// A user of the catalog has no local password: the change is refused with
+// a clear 400 and nothing changes.
+func TestChangePasswordCatalogUser(t *testing.T) {
+	stores(t, func(t *testing.T, url string) {
+		s := startService(t, url, testPolicy())
+		u, err := s.store.LinkSubject(context.Background(), "https://catalog.test", "sub-1",
+			store.User{Email: "cat@example.com", CreatedAt: time.Now().UTC()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		token, _, err := s.api.Tokens.Issue(u.ID, time.Now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		r := s.do("POST", "/api/v1/auth/password", map[string]any{"current_password": "anything1", "new_password": "hunter2abcd"},
+			"Authorization", "Bearer "+token)
+		expect(t, r, 400, "VALIDATION_ERROR")
+		if !strings.Contains(string(r.raw), "catalog") {
+			t.Fatalf("message %q does not say why", r.raw)
+		}
+		expect(t, s.do("GET", "/api/v1/user", nil, "Authorization", "Bearer "+token), 200, "")
 	})
 }
